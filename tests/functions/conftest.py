@@ -129,10 +129,24 @@ class AwsResources:
         return list(self.dynamodb.scan(TableName=TABLE_NAME)["Items"])
 
 
+@pytest.fixture(scope="session")
+def _shared_boto3_session() -> boto3.session.Session:
+    # Created after moto is imported, so its clients carry moto's request hook. Sharing one session
+    # keeps botocore from re-reading its service models for every test (moto would otherwise
+    # drop boto3's default session at each start).
+    return boto3.session.Session()
+
+
 @pytest.fixture
-def aws(lambda_env: dict[str, str]) -> Iterator[AwsResources]:
+def aws(
+    lambda_env: dict[str, str],
+    _shared_boto3_session: boto3.session.Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[AwsResources]:
     """moto with the notification topic (KMS-encrypted, SQS-subscribed) and the idempotency table."""
-    with mock_aws():
+    # The handler creates its clients from boto3's default session, as it does in Lambda.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", _shared_boto3_session)
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
         sns = boto3.client("sns", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -179,14 +193,15 @@ def handler(
     module.clear_caches()
     module.metrics.clear_metrics()
     # Powertools binds its stream handler to the sys.stdout of the moment the logger is first
-    # created (once per process); Lambda writes both logs and EMF to stdout, and so must the tests.
+    # created (once per process), which capsys replaces per test. Lambda writes logs and EMF to
+    # stdout, so do the tests: the handler writes to whatever sys.stdout currently is. It is left
+    # installed (restoring a previous test's closed capture stream would break later tests).
     stream_handler = module.logger.registered_handler
-    previous = stream_handler.setStream(_CurrentStdout())  # type: ignore[attr-defined]
+    if not isinstance(getattr(stream_handler, "stream", None), _CurrentStdout):
+        stream_handler.setStream(_CurrentStdout())  # type: ignore[attr-defined]
     try:
         yield module
     finally:
-        if previous is not None:
-            stream_handler.setStream(previous)  # type: ignore[attr-defined]
         module.clear_caches()
         module.metrics.clear_metrics()
 

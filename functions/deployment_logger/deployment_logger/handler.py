@@ -104,8 +104,10 @@ class Runtime:
 def get_runtime() -> Runtime:
     """Validate the settings and create the clients, once per container (cached)."""
     settings = load_settings()
-    session = boto3.session.Session(region_name=settings.region)
-    dynamodb = session.client("dynamodb", config=_BOTO_CONFIG)
+    # boto3's default session: its loaded service models are shared by every client it creates.
+    dynamodb = boto3.client(
+        "dynamodb", region_name=settings.region, config=_BOTO_CONFIG
+    )
 
     def idempotency(key: str) -> tuple[IdempotencyConfig, DynamoDBPersistenceLayer]:
         config = IdempotencyConfig(
@@ -123,7 +125,7 @@ def get_runtime() -> Runtime:
     event_config, event_store = idempotency(EVENT_IDEMPOTENCY_KEY)
     return Runtime(
         settings=settings,
-        sns=session.client("sns", config=_BOTO_CONFIG),
+        sns=boto3.client("sns", region_name=settings.region, config=_BOTO_CONFIG),
         job_idempotency=job_config,
         event_idempotency=event_config,
         record_job=idempotent_function(
@@ -144,7 +146,8 @@ def get_runtime() -> Runtime:
 @functools.cache
 def codepipeline_client() -> Any:
     """Created apart from :func:`get_runtime` so a job can be failed even when the settings are wrong."""
-    return boto3.session.Session().client("codepipeline", config=_BOTO_CONFIG)
+    # Region from the runtime (AWS_REGION / AWS_DEFAULT_REGION), as boto3 resolves it.
+    return boto3.client("codepipeline", config=_BOTO_CONFIG)
 
 
 def clear_caches() -> None:
