@@ -403,9 +403,13 @@ def _publish_notification(change: StateChange) -> str:
             Message=notification.message,
         )
     except Exception as exc:
+        failed = (
+            f"pipeline {change.pipeline}"
+            if change.stage is None
+            else f"stage {change.stage} of pipeline {change.pipeline}"
+        )
         raise NotificationError(
-            f"SNS did not accept the failure notification for {change.scope.label} "
-            f"{change.stage or change.pipeline} of pipeline {change.pipeline} (execution {change.execution_id}) "
+            f"SNS did not accept the failure notification for {failed} (execution {change.execution_id}) "
             f"on topic {topic_arn}: {type(exc).__name__}: {exc}"
         ) from exc
     message_id = str(response["MessageId"])
