@@ -530,3 +530,72 @@ def test_duplicate_arriving_while_the_first_is_in_progress_raises_for_a_later_re
     [error] = concurrent
     assert isinstance(error, IdempotencyAlreadyInProgressError)
     assert len(deployment_logs(read_output())) == 1
+
+
+def test_job_without_action_configuration_fails_as_job_failed(
+    handler: ModuleType,
+    codepipeline: Stubber,
+    make_job_event: Callable[..., dict[str, Any]],
+    lambda_context: Any,
+    read_output: Any,
+) -> None:
+    event = make_job_event()
+    del event["CodePipeline.job"]["data"]
+    message = (
+        f"The deployment logger could not record job {JOB_ID}: InvalidEventError: CodePipeline job event has no "
+        "CodePipeline.job.data.actionConfiguration.configuration object"
+    )
+    expect_failure(codepipeline, "JobFailed", message)
+
+    response = handler.lambda_handler(event, lambda_context)
+
+    codepipeline.assert_no_pending_responses()
+    assert response["failureType"] == "JobFailed"
+    assert message in read_output().messages("ERROR")
+
+
+def test_idempotency_store_outage_still_fails_the_job(
+    handler: ModuleType,
+    codepipeline: Stubber,
+    make_job_event: Callable[..., dict[str, Any]],
+    lambda_context: Any,
+    read_output: Any,
+    aws: Any,
+) -> None:
+    aws.dynamodb.delete_table(TableName="regionflow-deployment-logger-idempotency")
+    expect_failure(codepipeline, "JobFailed", ANY)
+
+    response = handler.lambda_handler(make_job_event(), lambda_context)
+
+    codepipeline.assert_no_pending_responses()  # a failure result, never a success without a record
+    assert response["failureType"] == "JobFailed"
+    assert response["message"].startswith(
+        f"The deployment logger could not record job {JOB_ID}: IdempotencyPersistenceLayerError: "
+        "Failed to save in progress record to idempotency store"
+    )
+    output = read_output()
+    assert deployment_logs(output) == []
+    assert response["message"] in output.messages("ERROR")
+
+
+def test_client_creation_problem_still_fails_the_job(
+    handler: ModuleType,
+    codepipeline: Stubber,
+    make_job_event: Callable[..., dict[str, Any]],
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken_start() -> Any:
+        raise RuntimeError("no credentials available")
+
+    monkeypatch.setattr(handler, "load_settings", broken_start)
+    expect_failure(
+        codepipeline,
+        "JobFailed",
+        "The deployment logger could not start: RuntimeError: no credentials available",
+    )
+
+    response = handler.lambda_handler(make_job_event(), lambda_context)
+
+    codepipeline.assert_no_pending_responses()
+    assert response["failureType"] == "JobFailed"

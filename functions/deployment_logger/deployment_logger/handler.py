@@ -200,6 +200,13 @@ def _handle_job(event: Mapping[str, Any], context: LambdaContext) -> Response:
         logger.error(message)
         _report_failure(job_id, "ConfigurationError", message, request_id, progress)
         return _job_response(job_id, failure_type="ConfigurationError", message=message)
+    except (
+        Exception
+    ) as exc:  # e.g. a client that cannot be created: the job must still end
+        message = f"The deployment logger could not start: {type(exc).__name__}: {exc}"
+        logger.exception(message)
+        _report_failure(job_id, "JobFailed", message, request_id, progress)
+        return _job_response(job_id, failure_type="JobFailed", message=message)
     runtime.job_idempotency.register_lambda_context(context)
     try:
         return runtime.record_job(
