@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -438,3 +439,17 @@ def test_sns_subject_is_one_line_of_at_most_100_printable_ascii(
     assert subject == expected
     assert len(subject) <= 100
     assert all(" " <= char <= "~" for char in subject)
+
+
+def test_readme_example_user_parameters_are_valid() -> None:
+    # The README is what the pipeline stack's author follows: its example must stay valid.
+    readme = (
+        Path(__file__).resolve().parents[2]
+        / "functions"
+        / "deployment_logger"
+        / "README.md"
+    ).read_text()
+    example = readme.split("```json\n", 1)[1].split("```", 1)[0]
+    parsed = DeploymentParameters.from_user_parameters(example)
+    assert (parsed.region, parsed.status) == ("eu-west-1", "Succeeded")
+    assert parsed.execution_id == "#{codepipeline.PipelineExecutionId}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from deployment_logger import settings
 from deployment_logger.errors import SettingsError
@@ -48,6 +50,17 @@ def test_env_var_names_are_the_stack_contract() -> None:
         "Regionflow",
         "INFO",
     )
+
+
+def test_readme_documents_every_variable() -> None:
+    readme = (
+        Path(__file__).resolve().parents[2]
+        / "functions"
+        / "deployment_logger"
+        / "README.md"
+    ).read_text()
+    for name in (*settings.REQUIRED_ENV_VARS, *settings.OPTIONAL_ENV_VARS):
+        assert f"| `{name}` |" in readme, name
 
 
 def test_required_env_vars_plus_the_runtime_region_are_sufficient() -> None:
