@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.metrics.exceptions import SchemaValidationError
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -126,6 +127,9 @@ def test_job_is_recorded_measured_and_reported_as_succeeded(
     }
     assert aws.notifications() == []
     assert not output.logs_at("ERROR")
+    # Metrics travel as EMF in the log stream, never through the CloudWatch API (no PutMetricData
+    # permission needed).
+    assert boto3.client("cloudwatch", region_name="us-west-2").list_metrics()["Metrics"] == []
 
 
 def test_job_never_logs_the_artifact_credentials(
