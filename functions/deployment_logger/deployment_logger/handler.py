@@ -200,9 +200,8 @@ def _handle_job(event: Mapping[str, Any], context: LambdaContext) -> Response:
         logger.error(message)
         _report_failure(job_id, "ConfigurationError", message, request_id, progress)
         return _job_response(job_id, failure_type="ConfigurationError", message=message)
-    except (
-        Exception
-    ) as exc:  # e.g. a client that cannot be created: the job must still end
+    except Exception as exc:
+        # E.g. a client that cannot be created: the job must still get its result.
         message = f"The deployment logger could not start: {type(exc).__name__}: {exc}"
         logger.exception(message)
         _report_failure(job_id, "JobFailed", message, request_id, progress)
