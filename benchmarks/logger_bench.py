@@ -71,9 +71,7 @@ def _packaging() -> Any:
 
 def package_size() -> tuple[bytes, dict[str, int]]:
     packaging = _packaging()
-    archive: bytes = packaging.build_zip(
-        packaging.function_sources(FUNCTION_DIR, PACKAGE)
-    )
+    archive: bytes = packaging.build_zip(packaging.function_sources(FUNCTION_DIR, PACKAGE))
     entries = zipfile.ZipFile(io.BytesIO(archive)).infolist()
     return archive, {
         "zipped_bytes": len(archive),
@@ -126,11 +124,7 @@ def slowest_imports(task_root: Path, count: int = 10) -> list[dict[str, float | 
     for line in result.stderr.splitlines():
         # "import time: <self us> | <cumulative us> | <indentation><module>", two spaces per level.
         parts = line.removeprefix("import time:").split("|")
-        if (
-            not line.startswith("import time:")
-            or len(parts) != 3
-            or not parts[1].strip().isdigit()
-        ):
+        if not line.startswith("import time:") or len(parts) != 3 or not parts[1].strip().isdigit():
             continue
         name = parts[2].removeprefix(" ")
         depth = (len(name) - len(name.lstrip(" "))) // 2
@@ -144,10 +138,7 @@ def slowest_imports(task_root: Path, count: int = 10) -> list[dict[str, float | 
         elif depth == 1:
             rows.append({"module": name.strip(), "cumulative_ms": int(parts[1]) / 1000})
     rows.sort(key=lambda row: -float(row["cumulative_ms"]))
-    return [
-        {**row, "cumulative_ms": round(float(row["cumulative_ms"]), 1)}
-        for row in rows[:count]
-    ]
+    return [{**row, "cumulative_ms": round(float(row["cumulative_ms"]), 1)} for row in rows[:count]]
 
 
 def _p90(values: list[float]) -> float:
@@ -156,16 +147,10 @@ def _p90(values: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0] if __doc__ else None
-    )
-    parser.add_argument(
-        "--runs", type=int, default=20, help="fresh interpreters to time (default 20)"
-    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=20, help="fresh interpreters to time (default 20)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument(
-        "--importtime", action="store_true", help="also list the slowest imports"
-    )
+    parser.add_argument("--importtime", action="store_true", help="also list the slowest imports")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -189,9 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2))
         return 0
 
-    print(
-        f"deployment logger benchmark (Python {results['python']}, {args.runs} fresh interpreters)"
-    )
+    print(f"deployment logger benchmark (Python {results['python']}, {args.runs} fresh interpreters)")
     rows = [
         ("archive, zipped", f"{size['zipped_bytes']:,} bytes"),
         ("archive, uncompressed", f"{size['uncompressed_bytes']:,} bytes"),
@@ -201,16 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         ("interpreter + import, median", f"{timing['process_median_ms']} ms"),
         ("interpreter + import, p90", f"{timing['process_p90_ms']} ms"),
     ]
-    width = max(
-        len(str(name))
-        for name in [*(name for name, _ in rows), *(row["module"] for row in imports)]
-    )
+    width = max(len(str(name)) for name in [*(name for name, _ in rows), *(row["module"] for row in imports)])
     for name, value in rows:
         print(f"  {name:<{width}}  {value:>16}")
     if imports:
-        print(
-            "import cost by the handler's direct imports (one -X importtime run, cumulative):"
-        )
+        print("import cost by the handler's direct imports (one -X importtime run, cumulative):")
         for row in imports:
             print(f"  {row['module']:<{width}}  {row['cumulative_ms']:>13} ms")
     return 0

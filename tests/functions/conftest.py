@@ -83,9 +83,7 @@ class FakeLambdaContext:
     function_name: str = FUNCTION_NAME
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 256
-    invoked_function_arn: str = (
-        f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{FUNCTION_NAME}"
-    )
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{FUNCTION_NAME}"
     aws_request_id: str = "5f3a9a4e-1c0b-4f3e-9d41-2c8c8e0a7b11"
     log_group_name: str = f"/aws/lambda/{FUNCTION_NAME}"
     log_stream_name: str = "2024/05/01/[$LATEST]0123456789abcdef"
@@ -113,17 +111,13 @@ class AwsResources:
     def notifications(self) -> list[dict[str, Any]]:
         """Every SNS message delivered so far (the SNS envelope, parsed), via the subscribed queue."""
         while True:
-            batch = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-            )
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
             messages = batch.get("Messages", [])
             if not messages:
                 return list(self._received)
             for message in messages:
                 self._received.append(json.loads(message["Body"]))
-                self.sqs.delete_message(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def idempotency_records(self) -> list[dict[str, Any]]:
         return list(self.dynamodb.scan(TableName=TABLE_NAME)["Items"])
@@ -150,14 +144,10 @@ def aws(
         sns = boto3.client("sns", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        topic_arn = sns.create_topic(
-            Name=TOPIC_NAME, Attributes={"KmsMasterKeyId": "alias/aws/sns"}
-        )["TopicArn"]
+        topic_arn = sns.create_topic(Name=TOPIC_NAME, Attributes={"KmsMasterKeyId": "alias/aws/sns"})["TopicArn"]
         assert topic_arn == TOPIC_ARN
         queue_url = sqs.create_queue(QueueName="notification-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         # The table the regional stack creates: partition key id (S), TTL on expiration, on-demand.
         dynamodb.create_table(
@@ -184,9 +174,7 @@ class _CurrentStdout(io.TextIOBase):
 
 
 @pytest.fixture
-def handler(
-    aws: AwsResources, capsys: pytest.CaptureFixture[str]
-) -> Iterator[ModuleType]:
+def handler(aws: AwsResources, capsys: pytest.CaptureFixture[str]) -> Iterator[ModuleType]:
     """The handler module with fresh caches, logging to this test's captured stdout."""
     from deployment_logger import handler as module
 

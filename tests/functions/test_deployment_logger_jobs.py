@@ -15,15 +15,14 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
 )
 from botocore.stub import ANY, Stubber
+
 from deployment_logger.errors import JobResultReportingError, MissingJobIdError
 
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"
 REQUEST_ID = "5f3a9a4e-1c0b-4f3e-9d41-2c8c8e0a7b11"  # FakeLambdaContext.aws_request_id
 STACK = "organization/regionflow-secondary/prod-eu-west-1"
 COMMIT = "8cf40f2b7e4c1d9a0b3f5e6d7c8b9a0f1e2d3c4b"
-SUCCESS_SUMMARY = (
-    f"Recorded Succeeded deployment of {STACK} in eu-west-1 (commit {COMMIT})"
-)
+SUCCESS_SUMMARY = f"Recorded Succeeded deployment of {STACK} in eu-west-1 (commit {COMMIT})"
 EXPECTED_RECORD = {
     "job_id": JOB_ID,
     "account_id": "111111111111",
@@ -45,9 +44,7 @@ USER_PARAMETERS = {
 }
 
 
-def expect_success(
-    stubber: Stubber, summary: str = SUCCESS_SUMMARY, job_id: str = JOB_ID
-) -> None:
+def expect_success(stubber: Stubber, summary: str = SUCCESS_SUMMARY, job_id: str = JOB_ID) -> None:
     stubber.add_response(
         "put_job_success_result",
         {},
@@ -158,27 +155,19 @@ def test_failed_deployment_is_counted_and_the_job_still_succeeds(
     lambda_context: Any,
     read_output: Any,
 ) -> None:
-    summary = (
-        f"Recorded Failed deployment of {STACK} in ap-southeast-2 (commit {COMMIT})"
-    )
+    summary = f"Recorded Failed deployment of {STACK} in ap-southeast-2 (commit {COMMIT})"
     expect_success(codepipeline, summary=summary)
-    event = make_job_event(
-        json.dumps({**USER_PARAMETERS, "status": "Failed", "region": "ap-southeast-2"})
-    )
+    event = make_job_event(json.dumps({**USER_PARAMETERS, "status": "Failed", "region": "ap-southeast-2"}))
 
     response = handler.lambda_handler(event, lambda_context)
 
     codepipeline.assert_no_pending_responses()
-    assert (
-        response["result"] == "succeeded"
-    )  # recording a failed deployment is a successful job
+    assert response["result"] == "succeeded"  # recording a failed deployment is a successful job
     output = read_output()
     [record] = deployment_logs(output)
     assert (record["status"], record["region"]) == ("Failed", "ap-southeast-2")
     [emf] = output.emf
-    assert emf["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [
-        {"Name": "DeploymentsFailed", "Unit": "Count"}
-    ]
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "DeploymentsFailed", "Unit": "Count"}]
     assert emf["Region"] == "ap-southeast-2"
     assert emf["DeploymentsFailed"] == [1.0]
 
@@ -334,8 +323,8 @@ def test_rejected_success_result_turns_into_a_job_failure(
         service_message="summary too long",
     )
     message = (
-        f"The deployment logger could not record job {JOB_ID}: ValidationException: An error occurred (ValidationException) "
-        "when calling the PutJobSuccessResult operation: summary too long"
+        f"The deployment logger could not record job {JOB_ID}: ValidationException: "
+        "An error occurred (ValidationException) when calling the PutJobSuccessResult operation: summary too long"
     )
     expect_failure(codepipeline, "JobFailed", message)
 
@@ -359,7 +348,9 @@ def test_metric_problem_fails_the_job_and_leaves_no_metric_state_behind(
         raise SchemaValidationError("Must contain a metric namespace.")
 
     monkeypatch.setattr(handler.metrics, "flush_metrics", broken_flush)
-    message = f"The deployment logger could not record job {JOB_ID}: SchemaValidationError: Must contain a metric namespace."
+    message = (
+        f"The deployment logger could not record job {JOB_ID}: SchemaValidationError: Must contain a metric namespace."
+    )
     expect_failure(codepipeline, "JobFailed", message)
 
     response = handler.lambda_handler(make_job_event(), lambda_context)
@@ -378,9 +369,7 @@ def test_metric_problem_fails_the_job_and_leaves_no_metric_state_behind(
         summary=f"Recorded Succeeded deployment of {STACK} in us-east-1 (commit {COMMIT})",
         job_id=other_job,
     )
-    event = make_job_event(
-        json.dumps({**USER_PARAMETERS, "region": "us-east-1"}), id=other_job
-    )
+    event = make_job_event(json.dumps({**USER_PARAMETERS, "region": "us-east-1"}), id=other_job)
     handler.lambda_handler(event, lambda_context)
     [emf] = read_output().emf
     assert emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Region"]]
@@ -405,9 +394,7 @@ def test_failure_message_respects_the_5000_character_limit(
     expect_failure(codepipeline, "ConfigurationError", ANY)
     huge_key = "k" * 6000
 
-    handler.lambda_handler(
-        make_job_event(json.dumps({**USER_PARAMETERS, huge_key: "v"})), lambda_context
-    )
+    handler.lambda_handler(make_job_event(json.dumps({**USER_PARAMETERS, huge_key: "v"})), lambda_context)
 
     codepipeline.assert_no_pending_responses()
     [params] = sent
@@ -458,9 +445,7 @@ def test_same_job_delivered_twice_is_recorded_and_reported_once(
     read_output: Any,
     aws: Any,
 ) -> None:
-    expect_success(
-        codepipeline
-    )  # exactly one result may be sent: a second call would be unstubbed
+    expect_success(codepipeline)  # exactly one result may be sent: a second call would be unstubbed
 
     first = handler.lambda_handler(make_job_event(), lambda_context)
     second = handler.lambda_handler(make_job_event(), lambda_context)
@@ -471,17 +456,11 @@ def test_same_job_delivered_twice_is_recorded_and_reported_once(
     output = read_output()
     assert len(deployment_logs(output)) == 1
     assert len(output.emf) == 1
-    assert any(
-        message.startswith("Duplicate delivery") for message in output.messages("INFO")
-    )
+    assert any(message.startswith("Duplicate delivery") for message in output.messages("INFO"))
     [item] = aws.idempotency_records()
     assert item["status"]["S"] == "COMPLETED"
-    assert item["id"]["S"].startswith(
-        "regionflow-deployment-logger.deployment_logger.handler._record_job#"
-    )
-    assert (
-        int(item["expiration"]["N"]) > datetime.now(UTC).timestamp() + 86_000
-    )  # IDEMPOTENCY_TTL default
+    assert item["id"]["S"].startswith("regionflow-deployment-logger.deployment_logger.handler._record_job#")
+    assert int(item["expiration"]["N"]) > datetime.now(UTC).timestamp() + 86_000  # IDEMPOTENCY_TTL default
 
 
 def test_different_jobs_are_recorded_separately(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from deployment_logger.errors import (
     InvalidEventError,
     MissingJobIdError,
@@ -69,22 +70,14 @@ def test_documented_example_parses() -> None:
 
 
 def test_status_is_optional_and_defaults_to_succeeded() -> None:
-    assert (
-        DeploymentParameters.from_user_parameters(params(status=...)).status
-        == "Succeeded"
-    )
-    assert (
-        DeploymentParameters.from_user_parameters(params(status="Failed")).status
-        == "Failed"
-    )
+    assert DeploymentParameters.from_user_parameters(params(status=...)).status == "Succeeded"
+    assert DeploymentParameters.from_user_parameters(params(status="Failed")).status == "Failed"
 
 
 def test_user_parameters_round_trip() -> None:
     parsed = DeploymentParameters.from_user_parameters(params(status="Failed"))
     assert json.loads(parsed.to_user_parameters()) == {**EXAMPLE, "status": "Failed"}
-    assert (
-        DeploymentParameters.from_user_parameters(parsed.to_user_parameters()) == parsed
-    )
+    assert DeploymentParameters.from_user_parameters(parsed.to_user_parameters()) == parsed
 
 
 @pytest.mark.parametrize(
@@ -129,17 +122,11 @@ def test_user_parameters_round_trip() -> None:
         (params(commit="  "), "UserParameters key 'commit' must not be empty"),
         (
             params(region="Ireland"),
-            (
-                "UserParameters key 'region' must be an AWS Region code such as eu-west-1, "
-                "got 'Ireland'"
-            ),
+            ("UserParameters key 'region' must be an AWS Region code such as eu-west-1, got 'Ireland'"),
         ),
         (
             params(status="succeeded"),
-            (
-                "UserParameters key 'status' must be one of Succeeded, Failed, "
-                "got 'succeeded'"
-            ),
+            ("UserParameters key 'status' must be one of Succeeded, Failed, got 'succeeded'"),
         ),
         (
             params(status=1),
@@ -154,30 +141,22 @@ def test_user_parameters_round_trip() -> None:
         ),
     ],
 )
-def test_malformed_user_parameters_are_rejected_precisely(
-    raw: object, expected: str
-) -> None:
+def test_malformed_user_parameters_are_rejected_precisely(raw: object, expected: str) -> None:
     with pytest.raises(UserParametersError) as raised:
         DeploymentParameters.from_user_parameters(raw)
     assert str(raised.value) == expected
 
 
 def test_non_string_user_parameters_are_rejected() -> None:
-    with pytest.raises(
-        UserParametersError, match="must be a string holding a JSON object, got dict"
-    ):
+    with pytest.raises(UserParametersError, match="must be a string holding a JSON object, got dict"):
         DeploymentParameters.from_user_parameters(EXAMPLE)
 
 
 def test_deployment_record_carries_every_field_and_a_utc_timestamp() -> None:
     parameters = DeploymentParameters.from_user_parameters(params(status="Failed"))
-    moment = datetime(
-        2024, 5, 1, 14, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2))
-    )
+    moment = datetime(2024, 5, 1, 14, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
 
-    record = DeploymentRecord.create(
-        job_id="job-1", account_id="111111111111", parameters=parameters, now=moment
-    )
+    record = DeploymentRecord.create(job_id="job-1", account_id="111111111111", parameters=parameters, now=moment)
 
     assert record.as_dict() == {
         "job_id": "job-1",
@@ -200,9 +179,7 @@ def test_utc_timestamp_defaults_to_now_in_utc() -> None:
     record = DeploymentRecord.create(job_id="j", account_id="a", parameters=parameters)
     after = datetime.now(UTC)
 
-    recorded = datetime.strptime(record.recorded_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=UTC
-    )
+    recorded = datetime.strptime(record.recorded_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert before - timedelta(milliseconds=1) <= recorded <= after
     assert record.metric_name == "DeploymentsSucceeded"
     assert utc_timestamp(datetime(2024, 1, 1, tzinfo=UTC)) == "2024-01-01T00:00:00.000Z"
@@ -237,13 +214,9 @@ def test_unknown_shapes_are_unsupported(event: object, expected: str) -> None:
     assert str(raised.value) == expected
 
 
-@pytest.mark.parametrize(
-    "job", [{}, {"id": ""}, {"id": 7}, "11111111-abcd-1111-abcd-111111abcdef", None]
-)
+@pytest.mark.parametrize("job", [{}, {"id": ""}, {"id": 7}, "11111111-abcd-1111-abcd-111111abcdef", None])
 def test_job_without_usable_id(job: object) -> None:
-    with pytest.raises(
-        MissingJobIdError, match=r"^CodePipeline job event has no job id"
-    ):
+    with pytest.raises(MissingJobIdError, match=r"^CodePipeline job event has no job id"):
         job_id_of({"CodePipeline.job": job})
 
 
@@ -278,9 +251,7 @@ def test_parse_documented_action_failure(load_event: Any) -> None:
         ),
         (
             "pipeline_failed.json",
-            lambda e: e.update(
-                {"detail-type": "CodePipeline Rule Execution State Change"}
-            ),
+            lambda e: e.update({"detail-type": "CodePipeline Rule Execution State Change"}),
             UnsupportedEventError,
             (
                 "EventBridge detail-type 'CodePipeline Rule Execution State Change' is not "
@@ -320,9 +291,7 @@ def test_parse_documented_action_failure(load_event: Any) -> None:
         ),
     ],
 )
-def test_state_change_parsing_errors(
-    load_event: Any, fixture: str, mutate: Any, error: type, message: str
-) -> None:
+def test_state_change_parsing_errors(load_event: Any, fixture: str, mutate: Any, error: type, message: str) -> None:
     event = load_event(fixture)
     mutate(event)
     with pytest.raises(error) as raised:
@@ -333,9 +302,7 @@ def test_state_change_parsing_errors(
 # --- state-change rules ---------------------------------------------------------------------------
 
 
-def change(
-    scope: Scope = Scope.ACTION, state: str = "FAILED", **fields: Any
-) -> StateChange:
+def change(scope: Scope = Scope.ACTION, state: str = "FAILED", **fields: Any) -> StateChange:
     values: dict[str, Any] = {
         "scope": scope,
         "event_id": "e-1",
@@ -396,10 +363,7 @@ def test_console_url_quotes_names() -> None:
 
 def test_stage_notification_text() -> None:
     notification = build_notification(change(Scope.STAGE, action=None, summary=None))
-    assert (
-        notification.subject
-        == "[us-west-2] Stage DeployPrimary of pipeline regionflow-prod failed"
-    )
+    assert notification.subject == "[us-west-2] Stage DeployPrimary of pipeline regionflow-prod failed"
     assert notification.message.splitlines() == [
         "Stage DeployPrimary of pipeline regionflow-prod failed.",
         "",
@@ -432,9 +396,7 @@ def test_stage_notification_text() -> None:
         ("x" * 150, "x" * 97 + "..."),
     ],
 )
-def test_sns_subject_is_one_line_of_at_most_100_printable_ascii(
-    text: str, expected: str
-) -> None:
+def test_sns_subject_is_one_line_of_at_most_100_printable_ascii(text: str, expected: str) -> None:
     subject = sns_subject(text)
     assert subject == expected
     assert len(subject) <= 100
@@ -443,12 +405,7 @@ def test_sns_subject_is_one_line_of_at_most_100_printable_ascii(
 
 def test_readme_example_user_parameters_are_valid() -> None:
     # The README is what the pipeline stack's author follows: its example must stay valid.
-    readme = (
-        Path(__file__).resolve().parents[2]
-        / "functions"
-        / "deployment_logger"
-        / "README.md"
-    ).read_text()
+    readme = (Path(__file__).resolve().parents[2] / "functions" / "deployment_logger" / "README.md").read_text()
     example = readme.split("```json\n", 1)[1].split("```", 1)[0]
     parsed = DeploymentParameters.from_user_parameters(example)
     assert (parsed.region, parsed.status) == ("eu-west-1", "Succeeded")

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from regionflow.packaging import build_zip, function_sources, handler_module_path
 
 FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "deployment_logger"
@@ -74,15 +75,10 @@ def test_archive_holds_exactly_the_package_modules(archive: bytes) -> None:
         if "__pycache__" not in path.parts
     )
     assert names == on_disk
-    assert all(
-        name.startswith(f"{PACKAGE}/") and name.endswith(".py") for name in names
-    )
+    assert all(name.startswith(f"{PACKAGE}/") and name.endswith(".py") for name in names)
     assert f"{PACKAGE}/__init__.py" in names
     # Fixtures, docs and tests stay out of what ships.
-    assert not any(
-        name.startswith(("events/", "tests/")) or name.endswith((".json", ".md"))
-        for name in names
-    )
+    assert not any(name.startswith(("events/", "tests/")) or name.endswith((".json", ".md")) for name in names)
 
 
 def test_handler_module_is_in_the_archive_and_defines_lambda_handler(
@@ -91,11 +87,7 @@ def test_handler_module_is_in_the_archive_and_defines_lambda_handler(
     module_path = handler_module_path(HANDLER)
     assert module_path == "deployment_logger/handler.py"
     source = zipfile.ZipFile(io.BytesIO(archive)).read(module_path)
-    functions = {
-        node.name
-        for node in ast.parse(source).body
-        if isinstance(node, ast.FunctionDef)
-    }
+    functions = {node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
     assert "lambda_handler" in functions
 
 
@@ -126,27 +118,19 @@ def _probe(tmp_path: Path, archive: bytes, module: str) -> dict[str, object]:
     )
     assert result.returncode == 0, result.stderr
     data: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
-    assert str(data["file"]).startswith(
-        str(root)
-    )  # imported from the archive, not the checkout
+    assert str(data["file"]).startswith(str(root))  # imported from the archive, not the checkout
     return data
 
 
-def test_handler_imports_from_the_archive_with_only_runtime_and_layer_packages(
-    tmp_path: Path, archive: bytes
-) -> None:
+def test_handler_imports_from_the_archive_with_only_runtime_and_layer_packages(tmp_path: Path, archive: bytes) -> None:
     data = _probe(tmp_path, archive, "deployment_logger.handler")
 
     assert data["has_handler"] is True
     third_party = set(data["third_party"])  # type: ignore[arg-type]
-    assert third_party <= RUNTIME_AND_LAYER_MODULES, (
-        third_party - RUNTIME_AND_LAYER_MODULES
-    )
+    assert third_party <= RUNTIME_AND_LAYER_MODULES, third_party - RUNTIME_AND_LAYER_MODULES
     assert {"aws_lambda_powertools", "boto3"} <= third_party
 
 
-def test_settings_import_needs_no_third_party_package(
-    tmp_path: Path, archive: bytes
-) -> None:
+def test_settings_import_needs_no_third_party_package(tmp_path: Path, archive: bytes) -> None:
     # The stack side imports deployment_logger.settings for the variable names.
     assert _probe(tmp_path, archive, "deployment_logger.settings")["third_party"] == []

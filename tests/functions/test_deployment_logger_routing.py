@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+
 from deployment_logger.errors import UnsupportedEventError
 
 SQS_EVENT = {
@@ -35,13 +36,9 @@ CODEBUILD_EVENT = {
 @pytest.mark.parametrize(
     ("event", "expected"),
     [
-        pytest.param(
-            None, "event must be a JSON object, got null (NoneType)", id="null"
-        ),
+        pytest.param(None, "event must be a JSON object, got null (NoneType)", id="null"),
         pytest.param([], "event must be a JSON object, got array (list)", id="array"),
-        pytest.param(
-            "FAILED", "event must be a JSON object, got string (str)", id="string"
-        ),
+        pytest.param("FAILED", "event must be a JSON object, got string (str)", id="string"),
         pytest.param(42, "event must be a JSON object, got number (int)", id="number"),
         pytest.param({}, "event is neither a CodePipeline job", id="empty-object"),
         pytest.param(SQS_EVENT, "event is neither a CodePipeline job", id="sqs-event"),
@@ -61,17 +58,13 @@ def test_unsupported_events_raise_and_are_logged(
     event: object,
     expected: str,
 ) -> None:
-    with pytest.raises(
-        UnsupportedEventError, match=expected.replace("(", r"\(").replace(")", r"\)")
-    ):
+    with pytest.raises(UnsupportedEventError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         handler.lambda_handler(event, lambda_context)
 
     codepipeline.assert_no_pending_responses()  # no CodePipeline call was made (none was stubbed)
     output = read_output()
     [error] = output.logs_at("ERROR")
-    assert error["message"].startswith(
-        f"Event not processed: UnsupportedEventError: {expected}"
-    )
+    assert error["message"].startswith(f"Event not processed: UnsupportedEventError: {expected}")
     assert error["message"].endswith(
         "the invocation fails so Lambda retries it and then hands it to the on-failure destination"
     )
@@ -106,13 +99,9 @@ def test_handler_accepts_a_fresh_environment_after_clear_caches(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first = handler.get_runtime()
-    assert (
-        handler.get_runtime() is first
-    )  # one runtime (settings + clients) per container
+    assert handler.get_runtime() is first  # one runtime (settings + clients) per container
 
     monkeypatch.setenv("IDEMPOTENCY_TTL_SECONDS", "7200")
-    assert (
-        handler.get_runtime().settings.idempotency_ttl_seconds == 86_400
-    )  # cached: not re-read
+    assert handler.get_runtime().settings.idempotency_ttl_seconds == 86_400  # cached: not re-read
     handler.clear_caches()
     assert handler.get_runtime().settings.idempotency_ttl_seconds == 7200

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from deployment_logger import settings
 from deployment_logger.errors import SettingsError
 from deployment_logger.settings import Settings, load_settings
@@ -53,12 +54,7 @@ def test_env_var_names_are_the_stack_contract() -> None:
 
 
 def test_readme_documents_every_variable() -> None:
-    readme = (
-        Path(__file__).resolve().parents[2]
-        / "functions"
-        / "deployment_logger"
-        / "README.md"
-    ).read_text()
+    readme = (Path(__file__).resolve().parents[2] / "functions" / "deployment_logger" / "README.md").read_text()
     for name in (*settings.REQUIRED_ENV_VARS, *settings.OPTIONAL_ENV_VARS):
         assert f"| `{name}` |" in readme, name
 
@@ -118,27 +114,21 @@ def test_each_required_variable_must_be_set(name: str, value: str | None) -> Non
             ),
         ),
         (
-            {
-                "NOTIFICATION_TOPIC_ARN": f"arn:aws:sqs:{REGION}:123456789012:notifications"
-            },
+            {"NOTIFICATION_TOPIC_ARN": f"arn:aws:sqs:{REGION}:123456789012:notifications"},
             (
                 f"NOTIFICATION_TOPIC_ARN='arn:aws:sqs:{REGION}:123456789012:notifications' is not an SNS topic "
                 "ARN: it must look like arn:aws:sns:<region>:<account>:<name>"
             ),
         ),
         (
-            {
-                "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:notifications"
-            },
+            {"NOTIFICATION_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:notifications"},
             (
                 "NOTIFICATION_TOPIC_ARN points to a topic in eu-west-1 but the function runs in us-west-2: "
                 "set it to the notification topic of us-west-2"
             ),
         ),
         (
-            {
-                "IDEMPOTENCY_TABLE_NAME": f"arn:aws:dynamodb:{REGION}:123456789012:table/idempotency"
-            },
+            {"IDEMPOTENCY_TABLE_NAME": f"arn:aws:dynamodb:{REGION}:123456789012:table/idempotency"},
             (
                 f"IDEMPOTENCY_TABLE_NAME='arn:aws:dynamodb:{REGION}:123456789012:table/idempotency' is not a "
                 "DynamoDB table name: use the table's name (3-255 of A-Z a-z 0-9 _ . -), not its ARN"
@@ -175,9 +165,7 @@ def test_each_required_variable_must_be_set(name: str, value: str | None) -> Non
         ),
     ],
 )
-def test_malformed_values_are_rejected_with_the_fix(
-    changes: dict[str, str | None], expected: str
-) -> None:
+def test_malformed_values_are_rejected_with_the_fix(changes: dict[str, str | None], expected: str) -> None:
     with pytest.raises(SettingsError) as raised:
         load_settings(with_env(**changes))
     assert str(raised.value) == expected
@@ -193,7 +181,5 @@ def test_error_messages_stay_on_one_line() -> None:
 
 def test_fifo_topics_in_other_partitions_are_accepted() -> None:
     arn = "arn:aws-us-gov:sns:us-gov-west-1:123456789012:notifications.fifo"
-    loaded = load_settings(
-        with_env(AWS_REGION="us-gov-west-1", NOTIFICATION_TOPIC_ARN=arn)
-    )
+    loaded = load_settings(with_env(AWS_REGION="us-gov-west-1", NOTIFICATION_TOPIC_ARN=arn))
     assert loaded.notification_topic_arn == arn

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
+
 from deployment_logger.errors import InvalidEventError, NotificationError, SettingsError
 
 # As set up by conftest's lambda_env and aws fixtures.
@@ -30,9 +31,7 @@ def test_failed_pipeline_publishes_one_notification(
     read_output: Any,
     aws: Any,
 ) -> None:
-    response = handler.lambda_handler(
-        load_event("pipeline_failed.json"), lambda_context
-    )
+    response = handler.lambda_handler(load_event("pipeline_failed.json"), lambda_context)
 
     [notification] = aws.notifications()
     assert notification["TopicArn"] == TOPIC_ARN
@@ -58,11 +57,7 @@ def test_failed_pipeline_publishes_one_notification(
     }
     output = read_output()
     assert output.emf == []
-    [published] = [
-        log
-        for log in output.logs
-        if log["message"].startswith("Published failure notification")
-    ]
+    [published] = [log for log in output.logs if log["message"].startswith("Published failure notification")]
     assert published["sns_message_id"] == notification["MessageId"]
     assert published["correlation_id"] == "01234567-EXAMPLE"
     [item] = aws.idempotency_records()
@@ -75,10 +70,7 @@ def test_failed_stage_publishes_a_notification_naming_the_stage(
     handler.lambda_handler(load_event("stage_failed.json"), lambda_context)
 
     [notification] = aws.notifications()
-    assert (
-        notification["Subject"]
-        == "[us-west-2] Stage Deploy of pipeline myPipeline failed"
-    )
+    assert notification["Subject"] == "[us-west-2] Stage Deploy of pipeline myPipeline failed"
     message = notification["Message"]
     assert message.startswith("Stage Deploy of pipeline myPipeline failed.\n")
     for line in (
@@ -114,9 +106,7 @@ def test_failed_deploy_build_action_counts_a_failed_deployment_in_the_action_reg
     read_output: Any,
     aws: Any,
 ) -> None:
-    response = handler.lambda_handler(
-        load_event("action_failed_deploy_build.json"), lambda_context
-    )
+    response = handler.lambda_handler(load_event("action_failed_deploy_build.json"), lambda_context)
 
     [emf] = read_output().emf
     assert emf["_aws"]["CloudWatchMetrics"] == [
@@ -148,9 +138,7 @@ def test_failed_invoke_action_in_a_deploy_stage_counts_too(
         "category": "Invoke",
         "version": "1",
     }
-    del event["detail"][
-        "region"
-    ]  # older events have none: the pipeline's Region applies
+    del event["detail"]["region"]  # older events have none: the pipeline's Region applies
 
     handler.lambda_handler(event, lambda_context)
 
@@ -203,8 +191,7 @@ def test_other_state_changes_are_logged_and_ignored(
     assert response == {"eventId": event["id"], "reaction": "ignore"}
     output = read_output()
     assert any(
-        message.endswith(f"state {state}") and message.startswith("Ignored")
-        for message in output.messages("INFO")
+        message.endswith(f"state {state}") and message.startswith("Ignored") for message in output.messages("INFO")
     )
     assert output.emf == []
     assert not output.logs_at("ERROR")
@@ -224,25 +211,16 @@ def test_same_event_delivered_twice_notifies_once(
 
     assert len(aws.notifications()) == 1
     assert second == {**first, "duplicate": True}
-    assert any(
-        message.startswith("Duplicate delivery")
-        for message in read_output().messages("INFO")
-    )
+    assert any(message.startswith("Duplicate delivery") for message in read_output().messages("INFO"))
     [item] = aws.idempotency_records()
-    assert item["id"]["S"].startswith(
-        "regionflow-deployment-logger.deployment_logger.handler._process_state_change#"
-    )
+    assert item["id"]["S"].startswith("regionflow-deployment-logger.deployment_logger.handler._process_state_change#")
 
 
 def test_same_failed_action_delivered_twice_is_counted_once(
     handler: ModuleType, load_event: LoadEvent, lambda_context: Any, read_output: Any
 ) -> None:
-    handler.lambda_handler(
-        load_event("action_failed_deploy_build.json"), lambda_context
-    )
-    handler.lambda_handler(
-        load_event("action_failed_deploy_build.json"), lambda_context
-    )
+    handler.lambda_handler(load_event("action_failed_deploy_build.json"), lambda_context)
+    handler.lambda_handler(load_event("action_failed_deploy_build.json"), lambda_context)
 
     assert len(read_output().emf) == 1
 
@@ -279,20 +257,16 @@ def test_missing_topic_raises_and_the_retry_delivers(
     )
     assert isinstance(raised.value.__cause__, ClientError)
     [error] = read_output().logs_at("ERROR")
-    assert error["message"].startswith(
-        "Event not processed: NotificationError: SNS did not accept"
-    )
+    assert error["message"].startswith("Event not processed: NotificationError: SNS did not accept")
     assert error["error_type"] == "NotificationError"
     assert "exception" in error  # the traceback is logged too
-    assert (
-        aws.idempotency_records() == []
-    )  # deleted on failure, so Lambda's retry can succeed
+    assert aws.idempotency_records() == []  # deleted on failure, so Lambda's retry can succeed
 
     # The topic appears (e.g. the stack finished deploying); Lambda retries the same event.
     aws.sns.create_topic(Name="deleted-topic")
-    queue_arn = aws.sqs.get_queue_attributes(
-        QueueUrl=aws.queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     aws.sns.subscribe(TopicArn=missing_topic, Protocol="sqs", Endpoint=queue_arn)
     handler.lambda_handler(load_event("pipeline_failed.json"), lambda_context)
     [notification] = aws.notifications()
@@ -330,9 +304,7 @@ def test_sns_authorization_error_raises_with_the_cause(
         f"{EXECUTION_ID}) on topic {TOPIC_ARN}: AuthorizationErrorException: An error occurred (AuthorizationError) "
         "when calling the Publish operation: User is not authorized to perform: SNS:Publish"
     )
-    assert any(
-        "NotificationError" in message for message in read_output().messages("ERROR")
-    )
+    assert any("NotificationError" in message for message in read_output().messages("ERROR"))
     assert aws.idempotency_records() == []
 
 

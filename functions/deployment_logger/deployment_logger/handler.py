@@ -81,9 +81,7 @@ EVENT_IDEMPOTENCY_KEY: Final = "id"
 
 # Bounded, fast-failing AWS calls: a hung call would keep a pipeline job waiting and burn the
 # invocation's time; retries of whole events are Lambda's job.
-_BOTO_CONFIG: Final = Config(
-    connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
-)
+_BOTO_CONFIG: Final = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
 
 Response = dict[str, Any]
 
@@ -105,9 +103,7 @@ def get_runtime() -> Runtime:
     """Validate the settings and create the clients, once per container (cached)."""
     settings = load_settings()
     # boto3's default session: its loaded service models are shared by every client it creates.
-    dynamodb = boto3.client(
-        "dynamodb", region_name=settings.region, config=_BOTO_CONFIG
-    )
+    dynamodb = boto3.client("dynamodb", region_name=settings.region, config=_BOTO_CONFIG)
 
     def idempotency(key: str) -> tuple[IdempotencyConfig, DynamoDBPersistenceLayer]:
         config = IdempotencyConfig(
@@ -117,9 +113,7 @@ def get_runtime() -> Runtime:
             response_hook=_on_duplicate,
         )
         # One persistence layer per key expression: Powertools configures a layer only once.
-        return config, DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table_name, boto3_client=dynamodb
-        )
+        return config, DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=dynamodb)
 
     job_config, job_store = idempotency(JOB_IDEMPOTENCY_KEY)
     event_config, event_store = idempotency(EVENT_IDEMPOTENCY_KEY)
@@ -208,9 +202,7 @@ def _handle_job(event: Mapping[str, Any], context: LambdaContext) -> Response:
         return _job_response(job_id, failure_type="JobFailed", message=message)
     runtime.job_idempotency.register_lambda_context(context)
     try:
-        return runtime.record_job(
-            event=event, job_id=job_id, request_id=request_id, progress=progress
-        )
+        return runtime.record_job(event=event, job_id=job_id, request_id=request_id, progress=progress)
     except (JobResultReportingError, IdempotencyAlreadyInProgressError):
         # Nothing was reported yet (or another invocation is on it): raise so Lambda retries.
         raise
@@ -229,9 +221,7 @@ def _handle_job(event: Mapping[str, Any], context: LambdaContext) -> Response:
         return _job_response(job_id, failure_type="JobFailed", message=message)
 
 
-def _record_job(
-    *, event: Mapping[str, Any], job_id: str, request_id: str, progress: _JobProgress
-) -> Response:
+def _record_job(*, event: Mapping[str, Any], job_id: str, request_id: str, progress: _JobProgress) -> Response:
     """Record the deployment and report the job's result; idempotent per job id.
 
     Every error ends in a failure result: a job left without a result keeps the pipeline waiting
@@ -290,9 +280,7 @@ def _user_parameters(job: CodePipelineJobEvent) -> str | None:
         ) from None
 
 
-def _report_success(
-    job_id: str, summary: str, request_id: str, progress: _JobProgress
-) -> None:
+def _report_success(job_id: str, summary: str, request_id: str, progress: _JobProgress) -> None:
     codepipeline_client().put_job_success_result(
         jobId=job_id,
         executionDetails={
@@ -318,9 +306,7 @@ def _report_failure(
         "externalExecutionId": request_id,
     }
     try:
-        codepipeline_client().put_job_failure_result(
-            jobId=job_id, failureDetails=details
-        )
+        codepipeline_client().put_job_failure_result(jobId=job_id, failureDetails=details)
     except Exception as exc:
         raise JobResultReportingError(
             f"CodePipeline did not accept the failure result ({failure_type}) of job {job_id}: "
@@ -371,9 +357,7 @@ def _handle_state_change(event: Mapping[str, Any], context: LambdaContext) -> Re
     return runtime.process_state_change(event=event, change=change, reaction=reaction)
 
 
-def _process_state_change(
-    *, event: Mapping[str, Any], change: StateChange, reaction: Reaction
-) -> Response:
+def _process_state_change(*, event: Mapping[str, Any], change: StateChange, reaction: Reaction) -> Response:
     """Act on one state change; idempotent per EventBridge event id. Errors raise (async retry)."""
     response: Response = {"eventId": change.event_id, "reaction": reaction.value}
     if reaction is Reaction.NOTIFY:
@@ -444,9 +428,7 @@ def _change_fields(change: StateChange) -> dict[str, str]:
 # --- shared helpers -----------------------------------------------------------------------------
 
 
-def _emit_deployment_metric(
-    name: str, region: str, metadata: Mapping[str, str | None]
-) -> None:
+def _emit_deployment_metric(name: str, region: str, metadata: Mapping[str, str | None]) -> None:
     """Write one EMF blob (Count 1, dimension Region) to stdout right away.
 
     Flushing here, not at the end of the invocation, surfaces metric errors before a job is

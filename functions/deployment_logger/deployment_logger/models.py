@@ -89,9 +89,7 @@ class DeploymentParameters:
                 f"UserParameters is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
             ) from exc
         if not isinstance(document, dict):
-            raise UserParametersError(
-                f"UserParameters must be a JSON object, got a JSON {_json_type(document)}"
-            )
+            raise UserParametersError(f"UserParameters must be a JSON object, got a JSON {_json_type(document)}")
         return cls.from_document(document)
 
     @classmethod
@@ -108,18 +106,14 @@ class DeploymentParameters:
         values: dict[str, str] = {}
         for key, field in _REQUIRED_KEYS.items():
             if key not in document:
-                raise UserParametersError(
-                    f"UserParameters is missing the required key {key!r}"
-                )
+                raise UserParametersError(f"UserParameters is missing the required key {key!r}")
             value = document[key]
             if not isinstance(value, str):
                 raise UserParametersError(
                     f"UserParameters key {key!r} must be a string, got a JSON {_json_type(value)}"
                 )
             if not value.strip():
-                raise UserParametersError(
-                    f"UserParameters key {key!r} must not be empty"
-                )
+                raise UserParametersError(f"UserParameters key {key!r} must not be empty")
             values[field] = value
         if not _REGION.match(values["region"]):
             raise UserParametersError(
@@ -192,18 +186,12 @@ class DeploymentRecord:
 
     @property
     def metric_name(self) -> str:
-        return (
-            "DeploymentsSucceeded"
-            if self.status == "Succeeded"
-            else "DeploymentsFailed"
-        )
+        return "DeploymentsSucceeded" if self.status == "Succeeded" else "DeploymentsFailed"
 
 
 def utc_timestamp(moment: datetime) -> str:
     """ISO-8601 in UTC with millisecond precision and a ``Z`` suffix, e.g. ``2024-05-01T12:00:00.000Z``."""
-    return (
-        moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Scope(str, Enum):
@@ -231,9 +219,7 @@ class EventKind(str, Enum):
 def classify_event(event: object) -> EventKind:
     """Tell a CodePipeline job from an EventBridge event; raise :class:`UnsupportedEventError` otherwise."""
     if not isinstance(event, Mapping):
-        raise UnsupportedEventError(
-            f"event must be a JSON object, got {_json_type(event)} ({type(event).__name__})"
-        )
+        raise UnsupportedEventError(f"event must be a JSON object, got {_json_type(event)} ({type(event).__name__})")
     if JOB_KEY in event:
         return EventKind.JOB
     if "detail-type" in event and "source" in event:
@@ -294,7 +280,8 @@ class StateChange:
             scope = Scope(detail_type)
         except ValueError:
             raise UnsupportedEventError(
-                f"EventBridge detail-type {detail_type!r} is not supported: expected one of {', '.join(SUPPORTED_DETAIL_TYPES)}"
+                f"EventBridge detail-type {detail_type!r} is not supported: "
+                f"expected one of {', '.join(SUPPORTED_DETAIL_TYPES)}"
             ) from None
         detail = event.get("detail")
         if not isinstance(detail, Mapping):
@@ -303,9 +290,7 @@ class StateChange:
         action_type = detail.get("type")
         action_type = action_type if isinstance(action_type, Mapping) else {}
         execution_result = detail.get("execution-result")
-        execution_result = (
-            execution_result if isinstance(execution_result, Mapping) else {}
-        )
+        execution_result = execution_result if isinstance(execution_result, Mapping) else {}
         needs_stage = scope in (Scope.STAGE, Scope.ACTION)
         return cls(
             scope=scope,
@@ -316,12 +301,8 @@ class StateChange:
             pipeline=_required_str(detail, "pipeline", scope, "detail."),
             execution_id=_required_str(detail, "execution-id", scope, "detail."),
             state=_required_str(detail, "state", scope, "detail."),
-            stage=_required_str(detail, "stage", scope, "detail.")
-            if needs_stage
-            else _optional_str(detail, "stage"),
-            action=_required_str(detail, "action", scope, "detail.")
-            if scope is Scope.ACTION
-            else None,
+            stage=_required_str(detail, "stage", scope, "detail.") if needs_stage else _optional_str(detail, "stage"),
+            action=_required_str(detail, "action", scope, "detail.") if scope is Scope.ACTION else None,
             action_category=_optional_str(action_type, "category"),
             action_provider=_optional_str(action_type, "provider"),
             action_region=_optional_str(detail, "region"),
@@ -329,14 +310,10 @@ class StateChange:
         )
 
 
-def _required_str(
-    data: Mapping[str, Any], key: str, scope: Scope, prefix: str = ""
-) -> str:
+def _required_str(data: Mapping[str, Any], key: str, scope: Scope, prefix: str = "") -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise InvalidEventError(
-            f"{scope.value} event has no usable '{prefix}{key}' (a non-empty string is required)"
-        )
+        raise InvalidEventError(f"{scope.value} event has no usable '{prefix}{key}' (a non-empty string is required)")
     return value
 
 

@@ -80,9 +80,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     region = _region(env)
     return Settings(
         service_name=_required(env, ENV_SERVICE_NAME, f"set it to {SERVICE_NAME!r}"),
-        metrics_namespace=_required(
-            env, ENV_METRICS_NAMESPACE, f"set it to {METRICS_NAMESPACE!r}"
-        ),
+        metrics_namespace=_required(env, ENV_METRICS_NAMESPACE, f"set it to {METRICS_NAMESPACE!r}"),
         log_level=_log_level(env),
         notification_topic_arn=_topic_arn(env, region),
         idempotency_table_name=_table_name(env),
@@ -100,19 +98,14 @@ def _required(env: Mapping[str, str], name: str, fix: str) -> str:
 
 def _region(env: Mapping[str, str]) -> str:
     # Lambda sets both; AWS_DEFAULT_REGION is the fallback boto3 itself uses outside Lambda.
-    region = (
-        env.get(ENV_AWS_REGION, "").strip()
-        or env.get(ENV_AWS_DEFAULT_REGION, "").strip()
-    )
+    region = env.get(ENV_AWS_REGION, "").strip() or env.get(ENV_AWS_DEFAULT_REGION, "").strip()
     if not region:
         raise SettingsError(
             f"{ENV_AWS_REGION} is not set: the Lambda runtime sets it; outside Lambda export "
             f"{ENV_AWS_REGION}=<region>, e.g. eu-west-1"
         )
     if not _REGION.match(region):
-        raise SettingsError(
-            f"{ENV_AWS_REGION}={region!r} is not an AWS Region code such as eu-west-1"
-        )
+        raise SettingsError(f"{ENV_AWS_REGION}={region!r} is not an AWS Region code such as eu-west-1")
     return region
 
 

@@ -83,9 +83,7 @@ def build_notification(change: StateChange) -> Notification:
     else:
         headline = f"Pipeline {change.pipeline} failed"
     stage = (
-        change.stage
-        if change.scope is Scope.STAGE
-        else "(pipeline-level event; see the failed stage's notification)"
+        change.stage if change.scope is Scope.STAGE else "(pipeline-level event; see the failed stage's notification)"
     )
     lines = [
         f"{headline}.",
@@ -102,16 +100,12 @@ def build_notification(change: StateChange) -> Notification:
     if change.summary:
         lines.append(f"Summary:      {change.summary}")
     lines += ["", f"EventBridge event id: {change.event_id}"]
-    return Notification(
-        subject=sns_subject(f"[{change.region}] {headline}"), message="\n".join(lines)
-    )
+    return Notification(subject=sns_subject(f"[{change.region}] {headline}"), message="\n".join(lines))
 
 
 def sns_subject(text: str) -> str:
     """Make ``text`` a valid SNS subject: printable ASCII, one line, at most 100 characters."""
-    subject = re.sub(
-        r" {2,}", " ", "".join(_ascii(ch) for ch in unicodedata.normalize("NFKD", text))
-    ).strip()
+    subject = re.sub(r" {2,}", " ", "".join(_ascii(ch) for ch in unicodedata.normalize("NFKD", text))).strip()
     subject = subject or "CodePipeline failure"
     if len(subject) > SUBJECT_MAX_LENGTH:
         subject = subject[: SUBJECT_MAX_LENGTH - 3].rstrip() + "..."

@@ -1,0 +1,87 @@
+"""The ``regionflow`` command: ``regionflow preview`` runs every stack offline (or for real).
+
+Exit codes: 0 when all is well, 1 when a program fails or a mandatory policy is violated, 2 for
+bad input (config or arguments). Errors are printed once, on one line, without a traceback
+(``--traceback`` shows it for debugging).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line naming the problem and the fix, instead of argparse's usage dump.
+        self.exit(EXIT_BAD_INPUT, f"regionflow: error: {message} (run `{self.prog} --help`)\n")
+
+
+def find_root(start: Path) -> Path:
+    """The repository root: the nearest folder (from ``start`` up) that holds ``stacks/``."""
+    for folder in (start, *start.parents):
+        if (folder / "stacks").is_dir() and (folder / "shared").is_dir():
+            return folder
+    return start
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="regionflow", description="regionflow: multi-region Pulumi pipeline tooling")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    preview = sub.add_parser(
+        "preview",
+        help="preview every stack: primary, then each secondary, then the pipeline",
+        description="Preview every stack in order. --engine offline (default) runs each program "
+        "in-process under mocks and writes a JSON manifest per stack; --engine pulumi runs a real "
+        "`pulumi preview` per stack through the Automation API (needs the CLI, a backend login "
+        "and AWS credentials).",
+    )
+    preview.add_argument("--engine", choices=("offline", "pulumi"), default="offline")
+    preview.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
+    preview.add_argument("--out", type=Path, help="where manifests go (default: <root>/.regionflow/preview)")
+    preview.add_argument("--account-id", default=None, help="12-digit account ID used in mocked ARNs")
+    preview.add_argument(
+        "--stack",
+        action="append",
+        default=[],
+        metavar="PROJECT/STACK",
+        help="only these stacks (repeatable); they still run in deployment order",
+    )
+    preview.add_argument("--quiet", action="store_true", help="print only the totals")
+    preview.add_argument("--traceback", action="store_true", help="show the full traceback of a failure")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
+    out = stdout or sys.stdout
+    args = build_parser().parse_args(argv)
+    if args.command == "preview":
+        from regionflow.commands.preview import run_preview
+
+        root = (args.root or find_root(Path.cwd())).resolve()
+        started = time.perf_counter()
+        code = run_preview(
+            root=root,
+            engine=args.engine,
+            out_dir=(args.out or root / ".regionflow" / "preview"),
+            account_id=args.account_id,
+            only=args.stack,
+            quiet=args.quiet,
+            traceback=args.traceback,
+            out=out,
+        )
+        print(f"Duration: {time.perf_counter() - started:.2f}s", file=out)
+        return code
+    return EXIT_BAD_INPUT  # pragma: no cover - argparse enforces a command
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""ArtifactStore: a region's customer-managed KMS key and its encrypted, private artifact bucket."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from regionflow import iam
+from regionflow.naming import Namer
+from regionflow.regions import PARTITION
+
+# Every KMS action an administrator of the key may need, listed instead of "kms:*" so the account
+# statement stays explicit. Without it only the key policy could grant access, and a broken key
+# policy would make the key unmanageable (AWS's "default key policy" guidance).
+KEY_ACCOUNT_ACTIONS: tuple[str, ...] = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+
+# What the CloudWatch Logs service needs to encrypt a log group with the key (Logs user guide,
+# "Encrypt log data in CloudWatch Logs using AWS KMS").
+LOGS_SERVICE_ACTIONS: tuple[str, ...] = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:DescribeKey",
+)
+
+ABORT_INCOMPLETE_UPLOADS_DAYS = 7
+
+
+@dataclass(frozen=True)
+class ArtifactStoreArgs:
+    namer: Namer
+    account_id: pulumi.Input[str]
+    region: str
+    transition_days: int
+    noncurrent_version_expiration_days: int
+
+
+class ArtifactStore(pulumi.ComponentResource):
+    """KMS key (rotating, aliased) and an S3 bucket that only accepts TLS and this key."""
+
+    key: aws.kms.Key
+    bucket: aws.s3.Bucket
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
+    key_alias: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("regionflow:components:ArtifactStore", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        namer = args.namer
+        account_root = pulumi.Output.concat("arn:", PARTITION, ":iam::", args.account_id, ":root")
+        # Only this stack family's log groups may use the key through CloudWatch Logs.
+        log_group_arns = pulumi.Output.concat(
+            "arn:", PARTITION, ":logs:", args.region, ":", args.account_id, ":log-group:/aws/*/", namer.base, "-*"
+        )
+
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description=f"regionflow artifacts, logs and queues in {args.region} ({namer.base})",
+            enable_key_rotation=True,
+            rotation_period_in_days=365,
+            deletion_window_in_days=30,
+            policy=iam.policy_document(
+                [
+                    iam.Statement(
+                        sid="AccountAdministersKeyThroughIam",
+                        principals=[iam.Principal("AWS", [account_root])],
+                        actions=KEY_ACCOUNT_ACTIONS,
+                        kind="resource",
+                    ),
+                    iam.Statement(
+                        sid="CloudWatchLogsEncryptsOwnLogGroups",
+                        principals=[iam.Principal("Service", [f"logs.{args.region}.amazonaws.com"])],
+                        actions=LOGS_SERVICE_ACTIONS,
+                        conditions=[iam.Condition("ArnLike", "kms:EncryptionContext:aws:logs:arn", [log_group_arns])],
+                        kind="resource",
+                    ),
+                ]
+            ),
+            opts=child,
+        )
+        self.alias = aws.kms.Alias(
+            f"{name}-key-alias",
+            name=namer.alias("artifacts"),
+            target_key_id=self.key.key_id,
+            opts=child,
+        )
+
+        bucket_name = pulumi.Output.from_input(args.account_id).apply(
+            lambda account: namer.bucket("artifacts", account)
+        )
+        self.bucket = aws.s3.Bucket(f"{name}-bucket", bucket=bucket_name, force_destroy=False, opts=child)
+        bucket_child = pulumi.ResourceOptions(parent=self.bucket)
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=self.bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=bucket_child,
+        )
+        public_access = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=bucket_child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=self.bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=bucket_child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms",
+                        kms_master_key_id=self.key.arn,
+                    ),
+                    # The bucket key cuts KMS requests (and cost) by orders of magnitude.
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=bucket_child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-noncurrent-versions",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=args.noncurrent_version_expiration_days,
+                    ),
+                ),
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="abort-incomplete-multipart-uploads",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=ABORT_INCOMPLETE_UPLOADS_DAYS,
+                    ),
+                ),
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="transition-old-artifacts",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    transitions=[
+                        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                            days=args.transition_days, storage_class="STANDARD_IA"
+                        )
+                    ],
+                ),
+            ],
+            opts=bucket_child,
+        )
+        objects = pulumi.Output.concat(self.bucket.arn, "/*")
+        aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=self.bucket.id,
+            policy=iam.policy_document(
+                [
+                    iam.deny_insecure_transport("DenyInsecureTransport", ["s3:*"], [self.bucket.arn, objects]),
+                    iam.Statement(
+                        sid="DenyUploadsWithOtherEncryption",
+                        effect="Deny",
+                        principals=[iam.Principal("*", ["*"])],
+                        actions=["s3:PutObject"],
+                        resources=[objects],
+                        # Absent headers are fine: the bucket default then encrypts with this key.
+                        conditions=[
+                            iam.Condition("StringNotEqualsIfExists", "s3:x-amz-server-side-encryption", ["aws:kms"])
+                        ],
+                        kind="resource",
+                    ),
+                    iam.Statement(
+                        sid="DenyUploadsWithOtherKmsKey",
+                        effect="Deny",
+                        principals=[iam.Principal("*", ["*"])],
+                        actions=["s3:PutObject"],
+                        resources=[objects],
+                        conditions=[
+                            iam.Condition(
+                                "StringNotEqualsIfExists",
+                                "s3:x-amz-server-side-encryption-aws-kms-key-id",
+                                [self.key.arn],
+                            )
+                        ],
+                        kind="resource",
+                    ),
+                ]
+            ),
+            # S3 rejects a bucket policy while the public access block is being changed.
+            opts=pulumi.ResourceOptions(parent=self.bucket, depends_on=[public_access]),
+        )
+
+        self.bucket_name = self.bucket.bucket
+        self.bucket_arn = self.bucket.arn
+        self.key_arn = self.key.arn
+        self.key_alias = self.alias.name
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "bucket_arn": self.bucket_arn,
+                "key_arn": self.key_arn,
+                "key_alias": self.key_alias,
+            }
+        )

@@ -1,0 +1,77 @@
+"""The composition of a regional stack: provider, ArtifactStore and DeploymentLogger.
+
+Primary and secondary stacks are the same infrastructure in different roles; both ``__main__.py``
+files call :func:`build_regional_stack` so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from regionflow.components.artifact_store import ArtifactStore, ArtifactStoreArgs
+from regionflow.components.deployment_logger import DeploymentLogger, DeploymentLoggerArgs
+from regionflow.config import RegionalConfig
+from regionflow.contract import RegionalOutputs
+from regionflow.lambda_layers import powertools_layer_arn
+
+
+def regional_provider(config: RegionalConfig) -> aws.Provider:
+    """The stack's one AWS provider: its region, and the default tags every resource inherits."""
+    return aws.Provider(
+        f"aws-{config.region}",
+        region=config.region,
+        default_tags=aws.ProviderDefaultTagsArgs(tags=config.tags()),
+    )
+
+
+def build_regional_stack(config: RegionalConfig, function_dir: Path) -> RegionalOutputs:
+    """Create a region's artifact store and deployment logger; return the contract's values."""
+    provider = regional_provider(config)
+    opts = pulumi.ResourceOptions(providers={"aws": provider})
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
+    namer = config.namer
+
+    store = ArtifactStore(
+        "artifacts",
+        ArtifactStoreArgs(
+            namer=namer,
+            account_id=account_id,
+            region=config.region,
+            transition_days=config.artifact_transition_days,
+            noncurrent_version_expiration_days=config.noncurrent_version_expiration_days,
+        ),
+        opts=opts,
+    )
+    logger = DeploymentLogger(
+        "deploy-logger",
+        DeploymentLoggerArgs(
+            namer=namer,
+            account_id=account_id,
+            region=config.region,
+            key_arn=store.key_arn,
+            function_dir=function_dir,
+            layer_arn=powertools_layer_arn(config.region, version=config.powertools_layer_version),
+            log_retention_days=config.log_retention_days,
+            memory_mb=config.logger_memory_mb,
+            timeout_seconds=config.logger_timeout_seconds,
+            notification_email=config.notification_email,
+        ),
+        opts=opts,
+    )
+    return RegionalOutputs(
+        region=config.region,
+        artifact_bucket_name=store.bucket_name,
+        artifact_bucket_arn=store.bucket_arn,
+        artifact_key_arn=store.key_arn,
+        artifact_key_alias=store.key_alias,
+        logger_function_name=logger.function_name,
+        logger_function_arn=logger.function_arn,
+        logger_dlq_url=logger.dlq_url,
+        logger_dlq_arn=logger.dlq_arn,
+        notification_topic_arn=logger.topic_arn,
+        name_prefix=config.name_prefix,
+        environment=config.environment,
+    )

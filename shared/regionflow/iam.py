@@ -1,0 +1,149 @@
+"""Output-aware IAM policy builders that refuse wildcards AWS does not force on us.
+
+Policies are built as plain data holding ``pulumi.Input`` values (ARNs taken from resources) and
+rendered with ``pulumi.Output.json_dumps``, so no resource is ever created inside ``.apply()``.
+
+Least privilege is enforced here rather than hoped for: an ``Allow`` statement with
+``Resource: "*"`` is only accepted when every action is in :data:`UNSCOPABLE_ACTIONS`, the list of
+actions for which AWS offers no resource-level permission, each with its reason. ``service:*`` and
+``*`` actions are never accepted in an ``Allow``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+# Action -> why it must use Resource "*". The Service Authorization Reference lists no resource
+# types for these actions, so no narrower Resource exists.
+UNSCOPABLE_ACTIONS: dict[str, str] = {
+    "xray:PutTraceSegments": "X-Ray trace ingestion has no resource-level permissions",
+    "xray:PutTelemetryRecords": "X-Ray telemetry has no resource-level permissions",
+    "codepipeline:PutJobSuccessResult": "CodePipeline job results have no resource-level permissions",
+    "codepipeline:PutJobFailureResult": "CodePipeline job results have no resource-level permissions",
+}
+
+# In a key policy "Resource" can only be "*", meaning "this key" (AWS KMS developer guide).
+KEY_POLICY_RESOURCE = "*"
+
+
+class LeastPrivilegeError(ValueError):
+    """A statement asks for more than AWS forces on us."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    type: str  # "AWS", "Service", "Federated" or "*"
+    identifiers: Sequence[pulumi.Input[str]]
+
+
+@dataclass(frozen=True)
+class Condition:
+    test: str  # e.g. "StringEquals", "ArnLike", "Bool"
+    variable: str  # e.g. "aws:SourceAccount"
+    values: Sequence[pulumi.Input[str]]
+
+
+@dataclass(frozen=True)
+class Statement:
+    sid: str
+    actions: Sequence[str]
+    resources: Sequence[pulumi.Input[str]] = ()
+    effect: str = "Allow"
+    principals: Sequence[Principal] = ()
+    conditions: Sequence[Condition] = ()
+    # "identity": attached to a role; "resource": a key, bucket, topic or queue policy, where
+    # Resource "*" means "this resource"; "trust": a role's trust policy, which has no Resource.
+    kind: str = "identity"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("identity", "resource", "trust"):
+            raise ValueError(f"statement {self.sid}: unknown kind {self.kind!r}")
+        if self.effect not in ("Allow", "Deny"):
+            raise ValueError(f"statement {self.sid}: effect must be Allow or Deny")
+        if not self.actions:
+            raise ValueError(f"statement {self.sid}: no actions")
+        if self.effect == "Allow":
+            self._check_allow()
+
+    def _check_allow(self) -> None:
+        for action in self.actions:
+            if action == "*" or action.endswith(":*"):
+                raise LeastPrivilegeError(f"statement {self.sid}: {action!r} grants a whole service")
+        if self.kind != "identity":
+            return
+        if "*" in self.resources:
+            unscoped = [a for a in self.actions if a not in UNSCOPABLE_ACTIONS]
+            if unscoped:
+                raise LeastPrivilegeError(f"statement {self.sid}: Resource '*' for {unscoped}, which AWS lets us scope")
+        if not self.resources:
+            raise ValueError(f"statement {self.sid}: no resources")
+
+    def render(self) -> dict[str, Any]:
+        rendered: dict[str, Any] = {"Sid": self.sid, "Effect": self.effect}
+        if self.principals:
+            rendered["Principal"] = _render_principals(self.principals)
+        rendered["Action"] = list(self.actions) if len(self.actions) > 1 else self.actions[0]
+        if self.kind != "trust":
+            resources = list(self.resources) or [KEY_POLICY_RESOURCE]
+            rendered["Resource"] = resources if len(resources) > 1 else resources[0]
+        if self.conditions:
+            conditions: dict[str, dict[str, Any]] = {}
+            for condition in self.conditions:
+                values = list(condition.values)
+                conditions.setdefault(condition.test, {})[condition.variable] = values if len(values) > 1 else values[0]
+            rendered["Condition"] = conditions
+        return rendered
+
+
+def _render_principals(principals: Sequence[Principal]) -> Any:
+    if len(principals) == 1 and principals[0].type == "*":
+        return "*"
+    rendered: dict[str, Any] = {}
+    for principal in principals:
+        ids = list(principal.identifiers)
+        rendered[principal.type] = ids if len(ids) > 1 else ids[0]
+    return rendered
+
+
+def policy_document(statements: Sequence[Statement]) -> pulumi.Output[str]:
+    """Render statements into a policy JSON string, resolving any Output ARNs inside."""
+    sids = [s.sid for s in statements]
+    if len(set(sids)) != len(sids):
+        raise ValueError(f"duplicate Sid in {sids}")
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [s.render() for s in statements]})
+
+
+def service_trust_policy(service: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Trust policy for an AWS service, limited to calls made on behalf of this account.
+
+    The ``aws:SourceAccount`` condition is the confused-deputy protection AWS recommends for
+    service roles.
+    """
+    return policy_document(
+        [
+            Statement(
+                sid="AssumedByService",
+                principals=[Principal("Service", [service])],
+                actions=["sts:AssumeRole"],
+                conditions=[Condition("StringEquals", "aws:SourceAccount", [account_id])],
+                kind="trust",
+            )
+        ]
+    )
+
+
+def deny_insecure_transport(sid: str, actions: Sequence[str], resources: Sequence[pulumi.Input[str]]) -> Statement:
+    """Deny any request not made over TLS: the standard TLS-only statement for resource policies."""
+    return Statement(
+        sid=sid,
+        effect="Deny",
+        principals=[Principal("*", ["*"])],
+        actions=actions,
+        resources=resources,
+        conditions=[Condition("Bool", "aws:SecureTransport", ["false"])],
+        kind="resource",
+    )

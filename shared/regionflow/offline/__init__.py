@@ -1,0 +1,1 @@
+"""The offline engine: runs every Pulumi program in-process under mocks that answer like AWS."""
