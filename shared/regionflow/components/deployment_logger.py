@@ -54,6 +54,7 @@ class DeploymentLoggerArgs:
     memory_mb: int
     timeout_seconds: int
     notification_email: str | None = None
+    permissions_boundary_arn: str | None = None
 
 
 class DeploymentLogger(pulumi.ComponentResource):
@@ -164,6 +165,7 @@ class DeploymentLogger(pulumi.ComponentResource):
             description="Execution role of the regionflow deployment logger",
             assume_role_policy=iam.service_trust_policy("lambda.amazonaws.com", args.account_id),
             max_session_duration=3600,
+            permissions_boundary=args.permissions_boundary_arn,
             opts=child,
         )
         role_policy = aws.iam.RolePolicy(

@@ -58,6 +58,7 @@ def build_regional_stack(config: RegionalConfig, function_dir: Path) -> Regional
             memory_mb=config.logger_memory_mb,
             timeout_seconds=config.logger_timeout_seconds,
             notification_email=config.notification_email,
+            permissions_boundary_arn=config.permissions_boundary_arn,
         ),
         opts=opts,
     )
