@@ -25,7 +25,6 @@ TAG_VALUE_PATTERN = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 # import every pulumi_aws module, agree with the provider.
 TAGGABLE_TYPES: frozenset[str] = frozenset(
     {
-        "aws:cloudwatch/dashboard:Dashboard",
         "aws:cloudwatch/eventRule:EventRule",
         "aws:cloudwatch/logGroup:LogGroup",
         "aws:cloudwatch/metricAlarm:MetricAlarm",
@@ -49,6 +48,8 @@ TAGGABLE_TYPES: frozenset[str] = frozenset(
 # Types regionflow creates that take no tags at all (checked by the same test).
 UNTAGGABLE_TYPES: frozenset[str] = frozenset(
     {
+        # CloudWatch dashboards have no tags in the CloudWatch API (PutDashboard takes none).
+        "aws:cloudwatch/dashboard:Dashboard",
         "aws:cloudwatch/eventTarget:EventTarget",
         "aws:iam/rolePolicy:RolePolicy",
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
