@@ -19,6 +19,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
 from pulumi.runtime import settings
 from pulumi.runtime import stack as runtime_stack
 from pulumi.runtime.config import set_all_config
@@ -67,7 +68,7 @@ class _CollectingHandler(logging.Handler):
 class StackResult:
     target: StackTarget
     resources: list[RecordedResource]
-    exports: dict[str, Any]  # resolved values, secrets unwrapped (what a StackReference reads)
+    exports: dict[str, Any]  # resolved values; secrets stay wrapped as RPC secrets (redacted in manifests)
     warnings: list[str] = field(default_factory=list)
 
     def counts_by_type(self) -> dict[str, int]:
@@ -89,7 +90,17 @@ def _working_directory(path: Path) -> Iterator[None]:
 
 
 async def _resolve(value: Any) -> Any:
-    return await pulumi.Output.from_input(value).future(with_unknowns=True)
+    """An export's value; a secret export stays wrapped as an RPC secret so the manifest redacts it."""
+    output = pulumi.Output.from_input(value)
+    resolved = await output.future(with_unknowns=True)
+    return rpc.wrap_rpc_secret(resolved) if await output.is_secret() else resolved
+
+
+def _clear_runtime_queues() -> None:
+    # The SDK keeps outstanding RPCs, the first unhandled error and pending output tasks in global
+    # settings. A program that failed leaves them behind; the next program must not inherit them.
+    settings.SETTINGS.outputs.clear()
+    settings.SETTINGS.rpc_manager.clear()
 
 
 def run_stack(
@@ -116,6 +127,7 @@ def run_stack(
     )
     # set_mocks registers a root stack of its own; run_in_stack below creates the program's root.
     _reset_root_stack()
+    _clear_runtime_queues()
     set_all_config(dict(target.config), list(target.secret_keys))
     holder: dict[str, Any] = {}
 
@@ -136,6 +148,7 @@ def run_stack(
     finally:
         sys.path.remove(sys_path_entry)
         _reset_root_stack()
+        _clear_runtime_queues()
     return StackResult(target=target, resources=list(monitor.recorded), exports=exports, warnings=handler.messages)
 
 
