@@ -8,6 +8,7 @@ the CLI first and fails with one clear line; its ordering and error handling are
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,7 +76,8 @@ class AutomationEngine:
 
 def _first_error_line(text: str) -> str:
     """The most useful line of a CLI failure: its first ``error:`` line, else its last line."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # CommandError's text is "code: N / stdout: ... / stderr: ..."; the CLI's own line follows a label.
+    lines = [re.sub(r"^(stdout|stderr):\s*", "", line.strip()) for line in text.splitlines() if line.strip()]
     for line in lines:
         if line.lower().startswith("error:"):
             return line
