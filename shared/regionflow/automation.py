@@ -1,4 +1,4 @@
-"""The real engine: ``pulumi preview`` (and later ``up``) per stack through the Automation API.
+"""The real engine: ``pulumi preview`` and ``pulumi up`` per stack through the Automation API.
 
 It needs the Pulumi CLI on PATH, a logged-in backend (``pulumi login s3://...``) and AWS
 credentials. None of those exist on a machine without a cloud account, so this module checks for
@@ -72,6 +72,23 @@ class AutomationEngine:
         changes = getattr(result, "change_summary", {}) or {}
         summary = ", ".join(f"{count} to {op}" for op, count in sorted(changes.items())) or "no changes"
         return StackOperationResult(target, True, summary)
+
+    def up(self, target: StackTarget) -> StackOperationResult:
+        """``pulumi up`` on an existing stack, with the policy pack; a CLI failure becomes one line."""
+        try:
+            stack = self.select(target)
+            result = stack.up(
+                on_output=self.on_output,
+                policy_packs=[str(self.policy_pack)] if self.policy_pack else None,
+                # Outputs are read back after the update; keep secret ones encrypted in our process.
+                show_secrets=False,
+            )
+        except self.auto.errors.CommandError as error:
+            return StackOperationResult(target, False, _first_error_line(str(error)))
+        changes = getattr(getattr(result, "summary", None), "resource_changes", None) or {}
+        # "same" counts untouched resources; the summary names only what the update changed.
+        done = ", ".join(f"{count} {op}" for op, count in sorted(changes.items()) if op != "same" and count)
+        return StackOperationResult(target, True, done or "no changes")
 
 
 def _first_error_line(text: str) -> str:

@@ -57,7 +57,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("--quiet", action="store_true", help="print only the totals")
     preview.add_argument("--traceback", action="store_true", help="show the full traceback of a failure")
+    _add_gitops_commands(sub)
     return parser
+
+
+def _add_gitops_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    bootstrap = sub.add_parser(
+        "bootstrap",
+        help="create (or check) the S3 state bucket and the awskms secrets key, with boto3",
+        description="Create the self-managed Pulumi backend of one account and region: a versioned, "
+        "KMS-encrypted, private, TLS-only state bucket and a KMS key for the awskms secrets provider. "
+        "Safe to re-run; an existing but misconfigured bucket or key is reported, never changed.",
+    )
+    bootstrap.add_argument("--region", required=True, help="AWS region of the backend, e.g. us-east-1")
+    bootstrap.add_argument("--name-prefix", required=True, help="the stacks' namePrefix, e.g. rflow")
+    bootstrap.add_argument("--environment", required=True, help="the stacks' environment, e.g. prod")
+    bootstrap.add_argument("--account-id", default=None, help="expected 12-digit account ID of the credentials")
+    deploy = sub.add_parser(
+        "deploy",
+        help="pulumi up every stack: primary, then the secondaries, then the pipeline",
+        description="Run `pulumi up` through the Automation API, in order: primary, secondaries "
+        "(together with --parallel), pipeline. Stops at the first failure. Needs the Pulumi CLI, "
+        "a backend login and AWS credentials.",
+    )
+    deploy.add_argument("--engine", choices=("pulumi", "offline"), default="pulumi")
+    deploy.add_argument("--parallel", action="store_true", help="deploy the secondaries at the same time")
+    deploy.add_argument("--max-parallel", type=int, default=8, help="at most this many secondaries at once")
+    deploy.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
+    deploy.add_argument(
+        "--stack", action="append", default=[], metavar="PROJECT/STACK", help="only these stacks (repeatable)"
+    )
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
@@ -80,6 +109,23 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         )
         print(f"Duration: {time.perf_counter() - started:.2f}s", file=out)
         return code
+    if args.command == "bootstrap":
+        from regionflow.bootstrap import BootstrapRequest
+        from regionflow.commands.bootstrap import run_bootstrap
+
+        request = BootstrapRequest(args.region, args.name_prefix, args.environment, args.account_id)
+        return run_bootstrap(request, out)
+    if args.command == "deploy":
+        from regionflow.commands.deploy import run_deploy
+
+        return run_deploy(
+            root=(args.root or find_root(Path.cwd())).resolve(),
+            engine=args.engine,
+            only=args.stack,
+            parallel=args.parallel,
+            max_parallel=args.max_parallel,
+            out=out,
+        )
     return EXIT_BAD_INPUT  # pragma: no cover - argparse enforces a command
 
 
