@@ -1,0 +1,514 @@
+"""DriftDetection: a nightly, read-only ``pulumi preview --refresh --expect-no-changes`` of every stack.
+
+An EventBridge Scheduler schedule starts a CodeBuild project every night. The project checks out the
+repository (GitHub through a CodeConnections connection, or a zip in S3: the two source kinds of
+the pipeline), logs in to the self-managed state backend, and previews each stack with a refresh.
+A stack whose live resources differ from its program is "drifted"; the build publishes the list to
+the notification topic and fails. The buildspec is ``stacks/pipeline/buildspecs/drift.yml``.
+
+The build role can read everything the previews read and change nothing the stacks own:
+
+* state: read the state bucket, and write/delete only lock files under ``.pulumi/locks/`` (the
+  self-managed backend takes a stack lock for an operation, previews included; see
+  pulumi/pulumi#8609), with the state key for SSE-KMS;
+* secrets: ``kms:Decrypt`` on the awskms secrets key, to read the stacks' encrypted config;
+* the stacks' resources: only ``Describe*``/``Get*``/``List*`` (and CodeBuild's ``BatchGet*``)
+  actions, on ARNs that carry the stacks' ``<prefix>-<environment>-`` name prefix, or the stacks'
+  KMS key ARNs (key ARNs hold a UUID, not a name, so they are passed in);
+* ``sns:Publish`` on the topic only, and its own log group.
+
+When a stack gains a new resource type, add that service's read actions to :data:`READ_SCOPES`; a
+preview that cannot read a resource fails and is reported like a drift, so a gap shows up the next
+morning rather than going unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import yaml
+
+from regionflow import iam
+from regionflow.naming import NameKind, Namer
+from regionflow.regions import PARTITION
+
+COMPONENT_TYPE = "regionflow:pipeline:Drift"
+DEFAULT_SCHEDULE = "cron(0 3 * * ? *)"
+# The Pulumi CLI and its Python SDK are released together under one version; this is the SDK pinned
+# in constraints.txt, so the nightly CLI matches what the programs are tested with.
+DEFAULT_PULUMI_VERSION = "3.272.0"
+DEFAULT_BUILDSPEC = Path(__file__).resolve().parents[4] / "stacks" / "pipeline" / "buildspecs" / "drift.yml"
+BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+LOCK_PREFIX = ".pulumi/locks/"
+
+
+class BuildspecError(ValueError):
+    """The drift buildspec file is missing or not a valid CodeBuild 0.2 buildspec."""
+
+
+@dataclass(frozen=True)
+class DriftStack:
+    """One stack to check: its project folder relative to the repository root, and its name."""
+
+    project_dir: str  # e.g. "stacks/secondary"
+    stack: str  # e.g. "prod-eu-west-1"
+
+    def entry(self) -> str:
+        return f"{self.project_dir}:{self.stack}"
+
+
+@dataclass(frozen=True)
+class GitHubSource:
+    """The repository on GitHub, read through a CodeConnections (CodeStar Connections) connection."""
+
+    connection_arn: pulumi.Input[str]
+    repository_url: str  # https://github.com/<owner>/<repo>.git
+    branch: str = "main"
+
+
+@dataclass(frozen=True)
+class S3Source:
+    """A zip of the repository in S3 (e.g. the pipeline's source artifact), with its bucket's key."""
+
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    object_key: str
+    key_arn: pulumi.Input[str] | None = None
+
+
+@dataclass(frozen=True)
+class StateBackend:
+    """The self-managed backend `regionflow bootstrap` printed: login URL, bucket, keys."""
+
+    url: str  # s3://<bucket>?region=<region>&awssdk=v2
+    bucket_name: str
+    bucket_arn: pulumi.Input[str]
+    state_key_arn: pulumi.Input[str]  # encrypts the bucket
+    secrets_key_arn: pulumi.Input[str]  # the awskms secrets provider
+
+
+@dataclass(frozen=True)
+class DriftDetectionArgs:
+    namer: Namer
+    region: str
+    account_id: pulumi.Input[str]
+    topic_arn: pulumi.Input[str]
+    topic_key_arn: pulumi.Input[str]  # the topic's KMS key: publishing needs GenerateDataKey on it
+    key_arn: pulumi.Input[str]  # CMK of the project (build output) and its log group
+    backend: StateBackend
+    source: GitHubSource | S3Source
+    stacks: Sequence[DriftStack]
+    stack_key_arns: Sequence[pulumi.Input[str]]  # the regional artifact keys the stacks own
+    pulumi_version: str = DEFAULT_PULUMI_VERSION
+    schedule_expression: str = DEFAULT_SCHEDULE
+    schedule_timezone: str = "UTC"
+    log_retention_days: int = 30
+    timeout_minutes: int = 60
+    buildspec_path: Path = field(default=DEFAULT_BUILDSPEC)
+    permissions_boundary_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.stacks:
+            raise ValueError("DriftDetectionArgs.stacks is empty: list every (project folder, stack) to check")
+        if not self.backend.url.startswith("s3://"):
+            raise ValueError(f"backend URL {self.backend.url!r} must be the s3:// URL `regionflow bootstrap` printed")
+        if not (5 <= self.timeout_minutes <= 480):  # CodeBuild's own limits
+            raise ValueError(f"timeout_minutes {self.timeout_minutes} must be within CodeBuild's 5-480")
+
+
+def load_buildspec(path: Path) -> str:
+    """The buildspec text, after checking it is a CodeBuild 0.2 buildspec with a build phase."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise BuildspecError(f"cannot read the drift buildspec {path}: {error.strerror}") from None
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise BuildspecError(f"{path} is not valid YAML") from None
+    if not isinstance(spec, dict) or str(spec.get("version")) != "0.2":
+        raise BuildspecError(f"{path}: a buildspec needs `version: 0.2` at the top level")
+    phases = spec.get("phases")
+    if not isinstance(phases, dict) or not isinstance(phases.get("build"), dict):
+        raise BuildspecError(f"{path}: the buildspec has no phases.build")
+    return text
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """Read-only actions of one service, on ARN patterns (``{account}``, ``{prefix}``, ``{partition}``)."""
+
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+
+# What a refresh of the stacks' resource types reads, per service. Patterns use every region ("*")
+# because the stacks span regions; the account and the name prefix keep them to these stacks.
+READ_SCOPES: tuple[ReadScope, ...] = (
+    ReadScope(
+        "ReadStackBuckets",
+        ("s3:GetBucket*", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration", "s3:ListBucket"),
+        # Bucket ARNs only (no "/*"): object contents of the artifact buckets stay unreadable.
+        ("arn:{partition}:s3:::{prefix}*",),
+    ),
+    ReadScope(
+        "ReadStackRolesAndPolicies",
+        ("iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
+         "iam:ListRoleTags", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListPolicyTags"),
+        ("arn:{partition}:iam::{account}:role/{prefix}*", "arn:{partition}:iam::{account}:policy/{prefix}*"),
+    ),
+    ReadScope(
+        "ReadStackFunctions",
+        ("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionCodeSigningConfig",
+         "lambda:GetFunctionConcurrency", "lambda:GetFunctionEventInvokeConfig", "lambda:GetPolicy",
+         "lambda:GetRuntimeManagementConfig", "lambda:GetFunctionRecursionConfig", "lambda:ListVersionsByFunction",
+         "lambda:ListTags"),
+        ("arn:{partition}:lambda:*:{account}:function:{prefix}*",),
+    ),
+    ReadScope(
+        "ReadStackLogGroups",
+        ("logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:ListTagsLogGroup"),
+        # DescribeLogGroups is authorised on the account's log-group:* ARN, whatever prefix it filters by.
+        ("arn:{partition}:logs:*:{account}:log-group:*",),
+    ),
+    ReadScope(
+        "ReadStackQueues",
+        ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"),
+        ("arn:{partition}:sqs:*:{account}:{prefix}*",),
+    ),
+    ReadScope(
+        "ReadStackTopics",
+        ("sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:GetSubscriptionAttributes",
+         "sns:ListSubscriptionsByTopic", "sns:GetDataProtectionPolicy"),
+        ("arn:{partition}:sns:*:{account}:{prefix}*",),
+    ),
+    ReadScope(
+        "ReadStackTables",
+        ("dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:DescribeContinuousBackups",
+         "dynamodb:ListTagsOfResource", "dynamodb:GetResourcePolicy"),
+        ("arn:{partition}:dynamodb:*:{account}:table/{prefix}*",),
+    ),
+    ReadScope(
+        "ReadStackAlarmsAndDashboards",
+        ("cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:GetDashboard"),
+        ("arn:{partition}:cloudwatch:*:{account}:alarm:{prefix}*",
+         "arn:{partition}:cloudwatch::{account}:dashboard/{prefix}*"),
+    ),
+    ReadScope(
+        "ReadStackEventRules",
+        ("events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource"),
+        ("arn:{partition}:events:*:{account}:rule/{prefix}*",),
+    ),
+    ReadScope(
+        "ReadStackSchedules",
+        ("scheduler:GetSchedule", "scheduler:GetScheduleGroup", "scheduler:ListTagsForResource"),
+        ("arn:{partition}:scheduler:*:{account}:schedule/*/{prefix}*",
+         "arn:{partition}:scheduler:*:{account}:schedule-group/{prefix}*"),
+    ),
+    ReadScope(
+        "ReadStackBuildProjects",
+        ("codebuild:BatchGetProjects",),
+        ("arn:{partition}:codebuild:*:{account}:project/{prefix}*",),
+    ),
+    ReadScope(
+        "ReadStackPipelines",
+        ("codepipeline:GetPipeline", "codepipeline:ListTagsForResource"),
+        ("arn:{partition}:codepipeline:*:{account}:{prefix}*",),
+    ),
+    ReadScope(
+        "ReadStackConnectionsAndNotifications",
+        ("codestar-connections:GetConnection", "codestar-connections:ListTagsForResource",
+         "codestar-notifications:DescribeNotificationRule", "codestar-notifications:ListTagsForResource"),
+        # Connection and notification-rule ARNs end in a generated ID, not a name: account-wide.
+        ("arn:{partition}:codestar-connections:*:{account}:connection/*",
+         "arn:{partition}:codestar-notifications:*:{account}:notificationrule/*"),
+    ),
+)  # fmt: skip
+
+KEY_READ_ACTIONS: tuple[str, ...] = (
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+)
+# The only actions of the build role that are not reads; tests hold the role to this list.
+ALLOWED_NON_READ_ACTIONS: frozenset[str] = frozenset(
+    {
+        "s3:PutObject",  # lock files only
+        "s3:DeleteObject",  # lock files only
+        "kms:Decrypt",  # state, stack secrets, topic and build key
+        "kms:GenerateDataKey",  # lock files (SSE-KMS), SNS messages (encrypted topic), build output
+        "sns:Publish",  # the drift report, to the one topic
+        "logs:CreateLogStream",  # its own log group
+        "logs:PutLogEvents",  # its own log group
+    }
+)
+
+
+def _scoped(account: pulumi.Output[str], pattern: str, prefix: str) -> pulumi.Output[str]:
+    """A READ_SCOPES pattern with this account, partition and name prefix filled in."""
+    return account.apply(lambda value: pattern.format(partition=PARTITION, account=value, prefix=prefix))
+
+
+def build_role_statements(args: DriftDetectionArgs, log_group_arn: pulumi.Input[str]) -> list[iam.Statement]:
+    """The build role's statements (exposed for tests)."""
+    prefix = f"{args.namer.prefix}-{args.namer.environment}-"
+    account = pulumi.Output.from_input(args.account_id)
+    backend = args.backend
+    statements = [
+        iam.Statement(
+            sid=scope.sid,
+            actions=scope.actions,
+            resources=[_scoped(account, pattern, prefix) for pattern in scope.resources],
+        )
+        for scope in READ_SCOPES
+    ]
+    statements += [
+        iam.Statement(
+            sid="ReadStackKeys",
+            actions=KEY_READ_ACTIONS,
+            resources=[*args.stack_key_arns, backend.state_key_arn, backend.secrets_key_arn, args.key_arn],
+        ),
+        iam.Statement(
+            sid="ListKeyAliases",
+            actions=["kms:ListAliases"],  # in UNSCOPABLE_ACTIONS: ListAliases has no resource type
+            resources=["*"],
+        ),
+        iam.Statement(
+            sid="ListStateBucket",
+            actions=["s3:ListBucket", "s3:GetBucketLocation"],
+            resources=[backend.bucket_arn],
+        ),
+        iam.Statement(
+            sid="ReadState",
+            actions=["s3:GetObject", "s3:GetObjectVersion"],
+            resources=[pulumi.Output.concat(backend.bucket_arn, "/*")],
+        ),
+        iam.Statement(
+            sid="WriteLockFilesOnly",
+            actions=["s3:PutObject", "s3:DeleteObject"],
+            resources=[pulumi.Output.concat(backend.bucket_arn, "/", LOCK_PREFIX, "*")],
+        ),
+        iam.Statement(
+            sid="UseStateKey",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[backend.state_key_arn],
+        ),
+        iam.Statement(sid="DecryptStackSecrets", actions=["kms:Decrypt"], resources=[backend.secrets_key_arn]),
+        iam.Statement(sid="PublishDriftReport", actions=["sns:Publish"], resources=[args.topic_arn]),
+        iam.Statement(
+            sid="EncryptDriftReport",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[args.topic_key_arn],
+            conditions=[
+                # Only when SNS encrypts the message on our behalf; the topic lives in this region.
+                iam.Condition("StringEquals", "kms:ViaService", [f"sns.{args.region}.amazonaws.com"])
+            ],
+        ),
+        iam.Statement(
+            sid="UseBuildKey",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[args.key_arn],
+        ),
+        iam.Statement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group_arn, pulumi.Output.concat(log_group_arn, ":log-stream:*")],
+        ),
+    ]
+    source = args.source
+    if isinstance(source, GitHubSource):
+        statements.append(
+            iam.Statement(
+                sid="UseSourceConnection",
+                # What CodeBuild needs to clone through a connection. Connections made before the
+                # service's rename have codestar-connections ARNs, newer ones codeconnections ARNs;
+                # each prefix only ever matches its own ARN.
+                actions=[
+                    "codestar-connections:GetConnectionToken",
+                    "codestar-connections:GetConnection",
+                    "codeconnections:GetConnectionToken",
+                    "codeconnections:GetConnection",
+                ],
+                resources=[source.connection_arn],
+            )
+        )
+    else:
+        statements.append(
+            iam.Statement(
+                sid="ReadSourceObject",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[pulumi.Output.concat(source.bucket_arn, "/", source.object_key)],
+            )
+        )
+        if source.key_arn is not None:
+            statements.append(
+                iam.Statement(sid="DecryptSourceObject", actions=["kms:Decrypt"], resources=[source.key_arn])
+            )
+    return statements
+
+
+class DriftDetection(pulumi.ComponentResource):
+    """Nightly schedule -> CodeBuild project -> ``pulumi preview --refresh --expect-no-changes``."""
+
+    project: aws.codebuild.Project
+    role: aws.iam.Role
+    log_group: aws.cloudwatch.LogGroup
+    schedule: aws.scheduler.Schedule
+    scheduler_role: aws.iam.Role
+    project_name: pulumi.Output[str]
+    project_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    schedule_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DriftDetectionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        namer = args.namer
+        buildspec = load_buildspec(args.buildspec_path)  # before any child: a bad file registers nothing
+        project_name = namer.name(NameKind.CODEBUILD_PROJECT, "drift")
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=namer.log_group("codebuild", project_name),
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.key_arn,
+            region=args.region,
+            opts=child,
+        )
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            name=namer.name(NameKind.IAM_ROLE, "drift"),
+            description="Read-only role of the nightly drift detection build",
+            assume_role_policy=iam.service_trust_policy("codebuild.amazonaws.com", args.account_id),
+            max_session_duration=3600,
+            permissions_boundary=args.permissions_boundary_arn,
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=self.role.id,
+            name="drift-detection-read-only",
+            policy=iam.policy_document(build_role_statements(args, self.log_group.arn)),
+            opts=pulumi.ResourceOptions(parent=self.role),
+        )
+
+        self.project = aws.codebuild.Project(
+            f"{name}-project",
+            name=project_name,
+            description="Nightly drift detection: pulumi preview --refresh --expect-no-changes per stack",
+            service_role=self.role.arn,
+            encryption_key=args.key_arn,
+            build_timeout=args.timeout_minutes,
+            queued_timeout=60,
+            # One night's check at a time: a slow run must not overlap the next one's locks.
+            concurrent_build_limit=1,
+            artifacts=aws.codebuild.ProjectArtifactsArgs(type="NO_ARTIFACTS"),
+            environment=aws.codebuild.ProjectEnvironmentArgs(
+                compute_type="BUILD_GENERAL1_SMALL",
+                image=BUILD_IMAGE,
+                type="LINUX_CONTAINER",
+                privileged_mode=False,
+                image_pull_credentials_type="CODEBUILD",
+                environment_variables=[
+                    _env("PULUMI_VERSION", args.pulumi_version),
+                    _env("PULUMI_BACKEND_URL", args.backend.url),
+                    _env("DRIFT_STACKS", " ".join(stack.entry() for stack in args.stacks)),
+                    _env("DRIFT_TOPIC_ARN", args.topic_arn),
+                    _env("DRIFT_PROJECT_NAME", project_name),
+                ],
+            ),
+            logs_config=aws.codebuild.ProjectLogsConfigArgs(
+                cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(
+                    status="ENABLED", group_name=self.log_group.name
+                ),
+                s3_logs=aws.codebuild.ProjectLogsConfigS3LogsArgs(status="DISABLED"),
+            ),
+            region=args.region,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            **_source_args(args.source, buildspec),
+        )
+
+        self.scheduler_role = aws.iam.Role(
+            f"{name}-scheduler-role",
+            name=namer.name(NameKind.IAM_ROLE, "drift-scheduler"),
+            description="Lets EventBridge Scheduler start the drift detection build, and nothing else",
+            assume_role_policy=iam.service_trust_policy("scheduler.amazonaws.com", args.account_id),
+            max_session_duration=3600,
+            permissions_boundary=args.permissions_boundary_arn,
+            opts=child,
+        )
+        scheduler_policy = aws.iam.RolePolicy(
+            f"{name}-scheduler-role-policy",
+            role=self.scheduler_role.id,
+            name="start-drift-build",
+            policy=iam.policy_document(
+                [iam.Statement(sid="StartDriftBuild", actions=["codebuild:StartBuild"], resources=[self.project.arn])]
+            ),
+            opts=pulumi.ResourceOptions(parent=self.scheduler_role),
+        )
+        self.schedule = aws.scheduler.Schedule(
+            f"{name}-schedule",
+            name=namer.name(NameKind.SCHEDULE, "drift-nightly"),
+            description="Starts the nightly drift detection build",
+            schedule_expression=args.schedule_expression,
+            schedule_expression_timezone=args.schedule_timezone,
+            flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+            # CodeBuild StartBuild is a templated target: the project ARN is the target; the
+            # (empty) input carries nothing secret, so the AWS-owned key is enough for it.
+            target=aws.scheduler.ScheduleTargetArgs(
+                arn=self.project.arn,
+                role_arn=self.scheduler_role.arn,
+                input=json.dumps({}),
+                retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
+                    maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
+                ),
+            ),
+            region=args.region,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
+        )
+
+        self.project_name = self.project.name
+        self.project_arn = self.project.arn
+        self.role_arn = self.role.arn
+        self.schedule_arn = self.schedule.arn
+        self.register_outputs(
+            {
+                "project_name": self.project_name,
+                "project_arn": self.project_arn,
+                "role_arn": self.role_arn,
+                "schedule_arn": self.schedule_arn,
+            }
+        )
+
+
+def _env(name: str, value: pulumi.Input[str]) -> aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs:
+    return aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name=name, value=value, type="PLAINTEXT")
+
+
+def _source_args(source: GitHubSource | S3Source, buildspec: str) -> dict[str, Any]:
+    if isinstance(source, GitHubSource):
+        return {
+            "source": aws.codebuild.ProjectSourceArgs(
+                type="GITHUB",
+                location=source.repository_url,
+                buildspec=buildspec,
+                git_clone_depth=1,
+                auth=aws.codebuild.ProjectSourceAuthArgs(type="CODECONNECTIONS", resource=source.connection_arn),
+            ),
+            "source_version": f"refs/heads/{source.branch}",
+        }
+    return {
+        "source": aws.codebuild.ProjectSourceArgs(
+            type="S3",
+            location=pulumi.Output.concat(source.bucket_name, "/", source.object_key),
+            buildspec=buildspec,
+        )
+    }

@@ -1,0 +1,329 @@
+"""DriftDetection under the offline mocks: schedule -> project, a read-only role, the buildspec."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from offline_support import REPO_ROOT, as_list, of_type, one, policy_of
+from parliament import analyze_policy_string
+
+from regionflow.components.pipeline import drift
+from regionflow.iam import UNSCOPABLE_ACTIONS
+from regionflow.offline.discovery import StackTarget, discover_stacks
+from regionflow.offline.runner import StackResult, StackRunError, run_stack
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+BUCKET = f"rflow-prod-use1-pulumi-state-{ACCOUNT}"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:rflow-prod-use1-deploy-events"
+CONNECTION_ARN = f"arn:aws:codeconnections:{REGION}:{ACCOUNT}:connection/5e3b1c9a-0f4e-4c55-9d61-2c8f6f1b7a10"
+KEY = "arn:aws:kms:{region}:" + ACCOUNT + ":key/{id}"
+STATE_KEY = KEY.format(region=REGION, id="11111111-1111-4111-8111-111111111111")
+SECRETS_KEY = KEY.format(region=REGION, id="22222222-2222-4222-8222-222222222222")
+BUILD_KEY = KEY.format(region=REGION, id="33333333-3333-4333-8333-333333333333")
+EU_KEY = KEY.format(region="eu-west-1", id="44444444-4444-4444-8444-444444444444")
+READ_ACTION = re.compile(r"^[a-z0-9-]+:(Get|List|Describe|BatchGet)[A-Za-z*]*$")
+
+PROGRAM = """
+from pathlib import Path
+from regionflow.components.pipeline.drift import (
+    DriftDetection, DriftDetectionArgs, DriftStack, GitHubSource, S3Source, StateBackend,
+)
+from regionflow.naming import Namer
+
+source = {source}
+DriftDetection(
+    "drift",
+    DriftDetectionArgs(
+        namer=Namer("rflow", "prod", "{region}"),
+        region="{region}",
+        account_id="{account}",
+        topic_arn="{topic}",
+        topic_key_arn="{build_key}",
+        key_arn="{build_key}",
+        backend=StateBackend(
+            url="s3://{bucket}?region={region}&awssdk=v2",
+            bucket_name="{bucket}",
+            bucket_arn="arn:aws:s3:::{bucket}",
+            state_key_arn="{state_key}",
+            secrets_key_arn="{secrets_key}",
+        ),
+        source=source,
+        stacks=[DriftStack("stacks/primary", "prod"), DriftStack("stacks/secondary", "prod-eu-west-1")],
+        stack_key_arns=["{build_key}", "{eu_key}"],
+        buildspec_path=Path({buildspec!r}),
+    ),
+)
+"""
+GITHUB = f'GitHubSource(connection_arn="{CONNECTION_ARN}", repository_url="https://github.com/acme/regionflow.git")'
+S3 = (
+    'S3Source(bucket_name="rflow-prod-use1-artifacts-123456789012", '
+    'bucket_arn="arn:aws:s3:::rflow-prod-use1-artifacts-123456789012", '
+    f'object_key="source/regionflow.zip", key_arn="{BUILD_KEY}")'
+)
+
+
+def run_drift(tmp_path: Path, source: str = GITHUB, buildspec: Path = drift.DEFAULT_BUILDSPEC) -> StackResult:
+    program = PROGRAM.format(
+        source=source,
+        region=REGION,
+        account=ACCOUNT,
+        topic=TOPIC_ARN,
+        build_key=BUILD_KEY,
+        bucket=BUCKET,
+        state_key=STATE_KEY,
+        secrets_key=SECRETS_KEY,
+        eu_key=EU_KEY,
+        buildspec=str(buildspec),
+    )
+    (tmp_path / "__main__.py").write_text(textwrap.dedent(program))
+    target = StackTarget("pipeline", "drift-test", "test", tmp_path, {"aws:region": REGION})
+    return run_stack(target, stack_outputs={}, account_id=ACCOUNT)
+
+
+@pytest.fixture(scope="module")
+def github(tmp_path_factory: pytest.TempPathFactory) -> StackResult:
+    return run_drift(tmp_path_factory.mktemp("drift-github"))
+
+
+def _by_name(result: StackResult, resource_type: str, suffix: str) -> Any:
+    (found,) = [r for r in of_type(result, resource_type) if r.name.endswith(suffix)]
+    return found
+
+
+def build_policy(result: StackResult) -> dict[str, Any]:
+    return policy_of(_by_name(result, "aws:iam/rolePolicy:RolePolicy", "drift-role-policy"))
+
+
+def test_the_component_has_its_type_and_parents_every_resource(github: StackResult) -> None:
+    (component,) = [r for r in github.resources if r.type == drift.COMPONENT_TYPE]
+    children = [r for r in github.resources if r.parent == component.urn]
+    assert {r.type for r in children} == {
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:iam/role:Role",
+        "aws:codebuild/project:Project",
+        "aws:scheduler/schedule:Schedule",
+    }
+
+
+def test_the_schedule_starts_the_project_nightly_through_a_role_limited_to_start_build(github: StackResult) -> None:
+    project = one(github, "aws:codebuild/project:Project")
+    schedule = one(github, "aws:scheduler/schedule:Schedule")
+    assert schedule.inputs["scheduleExpression"] == "cron(0 3 * * ? *)"
+    assert schedule.inputs["flexibleTimeWindow"] == {"mode": "OFF"}
+    target = schedule.inputs["target"]
+    assert (
+        target["arn"] == project.outputs["arn"] == f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/rflow-prod-use1-drift"
+    )
+    scheduler_role = _by_name(github, "aws:iam/role:Role", "drift-scheduler-role")
+    assert target["roleArn"] == scheduler_role.outputs["arn"]
+    trust = json.loads(scheduler_role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust == [
+        {
+            "Sid": "AssumedByService",
+            "Effect": "Allow",
+            "Principal": {"Service": "scheduler.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        }
+    ]
+    policy = policy_of(_by_name(github, "aws:iam/rolePolicy:RolePolicy", "drift-scheduler-role-policy"))
+    assert policy["Statement"] == [
+        {
+            "Sid": "StartDriftBuild",
+            "Effect": "Allow",
+            "Action": "codebuild:StartBuild",
+            "Resource": project.outputs["arn"],
+        }
+    ]
+
+
+def _allowed(policy: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    return [
+        (action, as_list(s["Resource"]))
+        for s in policy["Statement"]
+        if s["Effect"] == "Allow"
+        for action in as_list(s["Action"])
+    ]
+
+
+def test_the_build_role_writes_nothing_but_locks_logs_and_the_report(github: StackResult) -> None:
+    allowed = _allowed(build_policy(github))
+    writes = {action for action, _ in allowed if not READ_ACTION.match(action)}
+    assert writes == {
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "sns:Publish",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+    assert writes <= drift.ALLOWED_NON_READ_ACTIONS
+    resources_of = {}
+    for action, resources in allowed:
+        resources_of.setdefault(action, set()).update(resources)
+    assert resources_of["s3:PutObject"] == {f"arn:aws:s3:::{BUCKET}/.pulumi/locks/*"}
+    assert resources_of["s3:DeleteObject"] == {f"arn:aws:s3:::{BUCKET}/.pulumi/locks/*"}
+    assert resources_of["sns:Publish"] == {TOPIC_ARN}
+    assert resources_of["kms:Decrypt"] == {STATE_KEY, SECRETS_KEY, BUILD_KEY}
+    log_group = _by_name(github, "aws:cloudwatch/logGroup:LogGroup", "drift-logs").outputs["arn"]
+    assert resources_of["logs:PutLogEvents"] == {log_group, f"{log_group}:log-stream:*"}
+
+
+def test_the_build_role_never_uses_a_wildcard_resource_aws_lets_us_scope(github: StackResult) -> None:
+    for action, resources in _allowed(build_policy(github)):
+        assert "*" not in resources or action in UNSCOPABLE_ACTIONS, action
+        assert not action.endswith(":*")
+        for resource in resources:
+            # Every name-scoped ARN carries the stacks' prefix; only generated-ID ARNs are account-wide.
+            if resource.startswith("arn:aws:") and resource.endswith("*") and "rflow-prod-" not in resource:
+                assert resource.endswith(("log-group:*", "connection/*", "notificationrule/*", "locks/*")), resource
+
+
+def test_the_build_role_reads_the_stacks_keys_and_the_state(github: StackResult) -> None:
+    statements = {s["Sid"]: s for s in build_policy(github)["Statement"]}
+    assert set(as_list(statements["ReadStackKeys"]["Resource"])) == {BUILD_KEY, EU_KEY, STATE_KEY, SECRETS_KEY}
+    assert statements["ReadState"]["Resource"] == f"arn:aws:s3:::{BUCKET}/*"
+    assert set(as_list(statements["ReadState"]["Action"])) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert statements["EncryptDriftReport"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"sns.{REGION}.amazonaws.com"}
+    }
+    assert set(as_list(statements["UseSourceConnection"]["Action"])) == {
+        "codestar-connections:GetConnection",
+        "codestar-connections:GetConnectionToken",
+        "codeconnections:GetConnection",
+        "codeconnections:GetConnectionToken",
+    }
+    assert statements["UseSourceConnection"]["Resource"] == CONNECTION_ARN
+
+
+def test_every_action_of_the_build_role_is_a_real_iam_action(github: StackResult) -> None:
+    policy = analyze_policy_string(json.dumps(build_policy(github)))
+    unknown = [f"{f.issue}: {f.detail}" for f in policy.findings if f.issue in ("UNKNOWN_ACTION", "UNKNOWN_PREFIX")]
+    assert unknown == []
+
+
+def test_the_project_is_unprivileged_encrypted_and_logs_to_its_own_encrypted_group(github: StackResult) -> None:
+    project = one(github, "aws:codebuild/project:Project")
+    log_group = _by_name(github, "aws:cloudwatch/logGroup:LogGroup", "drift-logs")
+    assert project.inputs["environment"]["privilegedMode"] is False
+    assert project.inputs["encryptionKey"] == BUILD_KEY
+    assert log_group.inputs["kmsKeyId"] == BUILD_KEY
+    assert log_group.inputs["name"] == "/aws/codebuild/rflow-prod-use1-drift"
+    assert project.inputs["logsConfig"]["cloudwatchLogs"] == {
+        "status": "ENABLED",
+        "groupName": log_group.outputs["name"],
+    }
+    role = _by_name(github, "aws:iam/role:Role", "drift-role")
+    assert project.inputs["serviceRole"] == role.outputs["arn"]
+    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+        "Service": "codebuild.amazonaws.com"
+    }
+
+
+def test_the_project_clones_github_through_the_connection(github: StackResult) -> None:
+    project = one(github, "aws:codebuild/project:Project")
+    source = project.inputs["source"]
+    assert source["type"] == "GITHUB"
+    assert source["location"] == "https://github.com/acme/regionflow.git"
+    assert source["auth"] == {"type": "CODECONNECTIONS", "resource": CONNECTION_ARN}
+    assert project.inputs["sourceVersion"] == "refs/heads/main"
+    assert source["buildspec"] == drift.DEFAULT_BUILDSPEC.read_text()
+
+
+def test_the_project_passes_every_stack_and_the_backend_to_the_buildspec(github: StackResult) -> None:
+    env = {
+        v["name"]: v["value"]
+        for v in one(github, "aws:codebuild/project:Project").inputs["environment"]["environmentVariables"]
+    }
+    assert env["DRIFT_STACKS"] == "stacks/primary:prod stacks/secondary:prod-eu-west-1"
+    assert env["PULUMI_BACKEND_URL"] == f"s3://{BUCKET}?region={REGION}&awssdk=v2"
+    assert env["DRIFT_TOPIC_ARN"] == TOPIC_ARN
+    buildspec = drift.DEFAULT_BUILDSPEC.read_text()
+    used = set(re.findall(r"\$\{(DRIFT_[A-Z_]+|PULUMI_[A-Z_]+)", buildspec))
+    defined_in_spec = set(yaml.safe_load(buildspec)["env"]["variables"])
+    assert used <= set(env) | defined_in_spec, used - set(env) - defined_in_spec
+
+
+def test_an_s3_source_reads_only_its_object(tmp_path: Path) -> None:
+    result = run_drift(tmp_path, source=S3)
+    source = one(result, "aws:codebuild/project:Project").inputs["source"]
+    assert source["type"] == "S3"
+    assert source["location"] == f"rflow-prod-use1-artifacts-{ACCOUNT}/source/regionflow.zip"
+    statements = {s["Sid"]: s for s in build_policy(result)["Statement"]}
+    assert (
+        statements["ReadSourceObject"]["Resource"]
+        == f"arn:aws:s3:::rflow-prod-use1-artifacts-{ACCOUNT}/source/regionflow.zip"
+    )
+    assert "UseSourceConnection" not in statements
+
+
+def test_the_buildspec_is_a_valid_0_2_spec_that_previews_with_refresh_and_expect_no_changes() -> None:
+    text = drift.load_buildspec(drift.DEFAULT_BUILDSPEC)
+    spec = yaml.safe_load(text)
+    assert str(spec["version"]) == "0.2"
+    assert set(spec["phases"]) <= {"install", "pre_build", "build", "post_build"}
+    build = "\n".join(spec["phases"]["build"]["commands"])
+    preview = re.search(r"pulumi preview[^\n]*\\\n[^\n]*", build)
+    assert preview, "no pulumi preview command in the build phase"
+    assert "--expect-no-changes" in preview.group(0) and "--refresh" in preview.group(0)
+    assert '--stack "${stack}"' in preview.group(0)
+    assert "aws sns publish" in build and '--topic-arn "${DRIFT_TOPIC_ARN}"' in build
+    assert "exit 1" in build  # a drifted night is a failed build
+    assert "pulumi up" not in text and "pulumi refresh --yes" not in text
+
+
+def test_a_broken_buildspec_fails_before_any_resource_is_registered(tmp_path: Path) -> None:
+    bad = tmp_path / "drift.yml"
+    bad.write_text("version: 0.1\nphases: {}\n")
+    program_dir = tmp_path / "program"
+    program_dir.mkdir()
+    with pytest.raises(StackRunError) as error:
+        run_drift(program_dir, buildspec=bad)
+    assert "a buildspec needs `version: 0.2`" in str(error.value)
+
+
+def test_the_args_reject_an_empty_stack_list_and_a_non_s3_backend() -> None:
+    from regionflow.naming import Namer
+
+    backend = drift.StateBackend("s3://b?region=us-east-1", "b", "arn:aws:s3:::b", STATE_KEY, SECRETS_KEY)
+    common: dict[str, Any] = {
+        "namer": Namer("rflow", "prod", REGION),
+        "region": REGION,
+        "account_id": ACCOUNT,
+        "topic_arn": TOPIC_ARN,
+        "topic_key_arn": BUILD_KEY,
+        "key_arn": BUILD_KEY,
+        "source": drift.GitHubSource(CONNECTION_ARN, "https://github.com/acme/regionflow.git"),
+        "stack_key_arns": [],
+    }
+    with pytest.raises(ValueError, match="stacks is empty"):
+        drift.DriftDetectionArgs(backend=backend, stacks=[], **common)
+    with pytest.raises(ValueError, match="must be the s3:// URL"):
+        drift.DriftDetectionArgs(
+            backend=drift.StateBackend("file://~", "b", "arn:aws:s3:::b", STATE_KEY, SECRETS_KEY),
+            stacks=[drift.DriftStack("stacks/primary", "prod")],
+            **common,
+        )
+
+
+def test_the_repository_stacks_map_to_drift_stacks() -> None:
+    # How the pipeline fills DriftDetectionArgs.stacks: one entry per stacks/*/Pulumi.<stack>.yaml.
+    targets = discover_stacks(REPO_ROOT / "stacks")
+    entries = [drift.DriftStack(str(t.project_dir.relative_to(REPO_ROOT)), t.stack).entry() for t in targets]
+    assert "stacks/primary:prod" in entries
+    assert all((REPO_ROOT / e.split(":")[0] / f"Pulumi.{e.split(':')[1]}.yaml").is_file() for e in entries)
+
+
+def test_the_build_policy_fits_iams_inline_policy_limit(github: StackResult) -> None:
+    # IAM counts an inline role policy without whitespace and rejects more than 10,240 characters;
+    # each further region adds one key ARN (about 80 characters).
+    compact = json.dumps(build_policy(github), separators=(",", ":"))
+    assert len(compact) + 16 * 80 < 10_240
