@@ -1,0 +1,199 @@
+"""The pull-request workflow: schema-valid, path filters that match the real stacks, OIDC only."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from offline_support import REPO_ROOT, STACKS_DIR
+
+from regionflow.offline.discovery import discover_stacks
+
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "preview.yml"
+CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
+
+# Inputs of pulumi/actions v6 (action.yml of github.com/pulumi/actions at commit 4ddd4329).
+PULUMI_ACTION_INPUTS = frozenset(
+    {
+        "command", "stack-name", "pulumi-version", "pulumi-version-file", "work-dir", "comment-on-pr",
+        "comment-on-pr-number", "comment-on-summary", "github-token", "cloud-url", "secrets-provider", "parallel",
+        "message", "config-map", "expect-no-changes", "diff", "replace", "target", "target-dependents",
+        "policyPacks", "policyPackConfigs", "refresh", "upsert", "remove", "edit-pr-comment", "color",
+        "exclude-protected", "plan", "suppress-outputs", "suppress-progress", "always-include-summary",
+    }
+)  # fmt: skip
+# Inputs of aws-actions/configure-aws-credentials v4 that carry long-lived secrets.
+STATIC_KEY_INPUTS = frozenset({"aws-access-key-id", "aws-secret-access-key", "aws-session-token"})
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())
+    return loaded
+
+
+def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in job["steps"] if str(s.get("uses", "")).split("@")[0] == action]
+
+
+def the_step(job: dict[str, Any], action: str) -> dict[str, Any]:
+    (step,) = steps_using(job, action)
+    return step
+
+
+def stack_folders() -> set[str]:
+    return {p.name for p in STACKS_DIR.iterdir() if (p / "Pulumi.yaml").is_file()}
+
+
+def test_the_workflow_validates_against_the_github_workflow_schema() -> None:
+    completed = subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_the_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    # The same check must fail on a workflow GitHub would refuse, or the test above proves nothing.
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: pull_request\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps: oops\n")
+    completed = subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode != 0
+
+
+def test_it_runs_on_pull_requests(workflow: dict[str, Any]) -> None:
+    triggers = workflow.get("on", workflow.get(True))  # PyYAML reads a bare `on` key as True
+    assert "pull_request" in triggers
+
+
+def test_first_job_runs_tox_and_the_offline_preview(workflow: dict[str, Any]) -> None:
+    job = workflow["jobs"]["checks"]
+    assert the_step(job, "actions/setup-python")["with"]["python-version"] == "3.11"
+    commands = [s.get("run", "") for s in job["steps"]]
+    assert "python -m pip install tox" in commands
+    assert "tox" in commands and "tox -e preview" in commands
+
+
+def _filters(workflow: dict[str, Any]) -> dict[str, list[str]]:
+    step = the_step(workflow["jobs"]["changes"], "dorny/paths-filter")
+    filters: dict[str, list[str]] = yaml.safe_load(step["with"]["filters"])
+    return filters
+
+
+def test_every_stack_folder_has_a_filter_and_every_filter_names_a_stack_folder(workflow: dict[str, Any]) -> None:
+    filters = set(_filters(workflow))
+    assert stack_folders() <= filters, f"stack folders without a filter: {stack_folders() - filters}"
+    # A filter may name a project still being written (a folder without Pulumi.yaml yet), never a ghost.
+    assert all((STACKS_DIR / name).is_dir() for name in filters), filters
+
+
+def test_each_filter_watches_its_folder_and_shared_and_regional_ones_the_functions(workflow: dict[str, Any]) -> None:
+    regional = {
+        t.folder for t in discover_stacks(STACKS_DIR) if t.project.startswith("regionflow-") and t.folder != "pipeline"
+    }
+    for folder, paths in _filters(workflow).items():
+        assert f"stacks/{folder}/**" in paths
+        assert "shared/**" in paths
+        assert ("functions/**" in paths) == (folder in regional), folder
+        for path in paths:
+            # Every pattern points at something that exists in the repository.
+            assert any(REPO_ROOT.glob(path.removesuffix("/**") or path)), path
+
+
+def _run_matrix_script(workflow: dict[str, Any], changed: list[str], tmp_path: Path) -> dict[str, Any]:
+    step = next(s for s in workflow["jobs"]["changes"]["steps"] if s.get("id") == "matrix")
+    assert step["shell"] == "python"
+    output = tmp_path / "github_output"
+    output.write_text("")
+    completed = subprocess.run(
+        [sys.executable, "-c", step["run"]],
+        cwd=REPO_ROOT,
+        env={"CHANGED": json.dumps(changed), "GITHUB_OUTPUT": str(output)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    values = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return {"matrix": json.loads(values["matrix"]), "any": values["any"]}
+
+
+def test_the_matrix_covers_every_stack_config_when_shared_changes(workflow: dict[str, Any], tmp_path: Path) -> None:
+    result = _run_matrix_script(workflow, sorted(_filters(workflow)), tmp_path)
+    entries = {(e["folder"], e["project"], e["stack"]) for e in result["matrix"]["include"]}
+    expected = {(t.folder, t.project, t.stack) for t in discover_stacks(STACKS_DIR)}
+    assert entries == expected
+    assert len(entries) == len(list(STACKS_DIR.glob("*/Pulumi.*.yaml")))
+    assert result["any"] == "true"
+
+
+def test_the_matrix_holds_only_the_changed_folders_stacks(workflow: dict[str, Any], tmp_path: Path) -> None:
+    result = _run_matrix_script(workflow, ["secondary"], tmp_path)
+    assert {e["folder"] for e in result["matrix"]["include"]} == {"secondary"}
+    assert {e["stack"] for e in result["matrix"]["include"]} == {
+        t.stack for t in discover_stacks(STACKS_DIR) if t.folder == "secondary"
+    }
+    nothing = _run_matrix_script(workflow, [], tmp_path)
+    assert nothing == {"matrix": {"include": []}, "any": "false"}
+
+
+def test_the_preview_job_runs_per_stack_after_the_checks(workflow: dict[str, Any]) -> None:
+    job = workflow["jobs"]["preview"]
+    assert set(job["needs"]) == {"checks", "changes"}
+    assert job["strategy"]["matrix"] == "${{ fromJSON(needs.changes.outputs.matrix) }}"
+    assert job["strategy"]["fail-fast"] is False
+    assert "needs.changes.outputs.any == 'true'" in job["if"]
+
+
+def test_aws_credentials_come_from_oidc_only(workflow: dict[str, Any]) -> None:
+    job = workflow["jobs"]["preview"]
+    assert job["permissions"]["id-token"] == "write"
+    assert workflow["permissions"] == {"contents": "read"}
+    step = the_step(job, "aws-actions/configure-aws-credentials")
+    assert re.fullmatch(r"\$\{\{ (vars|secrets)\.[A-Z_]+ \}\}", step["with"]["role-to-assume"])
+    for any_job in workflow["jobs"].values():
+        for any_step in any_job["steps"]:
+            assert not STATIC_KEY_INPUTS & set(any_step.get("with", {})), any_step
+    text = WORKFLOW.read_text()
+    assert "AWS_ACCESS_KEY_ID" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+
+
+def test_actions_are_pinned_to_a_major_version(workflow: dict[str, Any]) -> None:
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", step["uses"]), step["uses"]
+
+
+def test_pulumi_action_inputs_are_real_and_configured_for_pr_comments(workflow: dict[str, Any]) -> None:
+    job = workflow["jobs"]["preview"]
+    inputs = the_step(job, "pulumi/actions")["with"]
+    assert set(inputs) <= PULUMI_ACTION_INPUTS, set(inputs) - PULUMI_ACTION_INPUTS
+    assert inputs["command"] == "preview"
+    assert inputs["comment-on-pr"] is True and inputs["edit-pr-comment"] is True
+    assert inputs["comment-on-pr-number"] == "${{ github.event.pull_request.number }}"
+    assert inputs["stack-name"] == "organization/${{ matrix.project }}/${{ matrix.stack }}"
+    assert inputs["work-dir"] == "stacks/${{ matrix.folder }}"
+    assert inputs["cloud-url"].startswith("s3://") and inputs["cloud-url"].endswith("&awssdk=v2")
+    assert inputs["secrets-provider"].startswith("awskms://")
+    assert inputs["policyPacks"].endswith("/shared/regionflow/policies/pack")
+    assert inputs["upsert"] is False
+    assert inputs["pulumi-version"] == "${{ env.PULUMI_VERSION }}"
+
+
+def test_the_pinned_cli_matches_the_sdk_in_constraints(workflow: dict[str, Any]) -> None:
+    pins = dict(line.split("==") for line in (REPO_ROOT / "constraints.txt").read_text().splitlines() if "==" in line)
+    assert workflow["env"]["PULUMI_VERSION"] == pins["pulumi"]
