@@ -327,3 +327,25 @@ def test_the_build_policy_fits_iams_inline_policy_limit(github: StackResult) -> 
     # each further region adds one key ARN (about 80 characters).
     compact = json.dumps(build_policy(github), separators=(",", ":"))
     assert len(compact) + 16 * 80 < 10_240
+
+
+def test_the_longest_names_cover_every_name_the_component_makes(github: StackResult) -> None:
+    from regionflow.naming import NameKind, Namer
+
+    namer = Namer("rflow", "prod", REGION)
+    longest = {kind: len(f"{namer.base}-{purpose}") for kind, purpose in drift.DRIFT_LONGEST_NAMES.items()}
+    kinds = {
+        "aws:iam/role:Role": NameKind.IAM_ROLE,
+        "aws:scheduler/schedule:Schedule": NameKind.SCHEDULE,
+        "aws:codebuild/project:Project": NameKind.CODEBUILD_PROJECT,
+    }
+    checked = 0
+    for resource in github.resources:
+        if resource.type in kinds:
+            assert len(resource.inputs["name"]) <= longest[kinds[resource.type]], resource.inputs["name"]
+            checked += 1
+    assert checked == 4  # two roles, the schedule, the project
+    # A 32-character prefix and 10-character environment overflow the scheduler role's 64 characters,
+    # and check_limits says so before anything is registered.
+    with pytest.raises(ValueError, match="iam_role name"):
+        Namer("a" * 32, "e" * 10, "ap-southeast-2").check_limits(drift.DRIFT_LONGEST_NAMES)

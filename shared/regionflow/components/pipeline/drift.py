@@ -46,6 +46,14 @@ DEFAULT_PULUMI_VERSION = "3.272.0"
 DEFAULT_BUILDSPEC = Path(__file__).resolve().parents[4] / "stacks" / "pipeline" / "buildspecs" / "drift.yml"
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 LOCK_PREFIX = ".pulumi/locks/"
+# The longest physical name of each kind this component makes: the pipeline's config validation
+# passes these to Namer.check_limits so a long namePrefix fails before any resource is registered.
+DRIFT_LONGEST_NAMES: dict[NameKind, str] = {
+    NameKind.IAM_ROLE: "drift-scheduler",
+    NameKind.SCHEDULE: "drift-nightly",
+    NameKind.CODEBUILD_PROJECT: "drift",
+    NameKind.LOG_GROUP: "drift",
+}
 
 
 class BuildspecError(ValueError):
@@ -385,7 +393,7 @@ class DriftDetection(pulumi.ComponentResource):
         )
         self.role = aws.iam.Role(
             f"{name}-role",
-            name=namer.name(NameKind.IAM_ROLE, "drift"),
+            name=namer.name(NameKind.IAM_ROLE, "drift"),  # shorter than "drift-scheduler" below
             description="Read-only role of the nightly drift detection build",
             assume_role_policy=iam.service_trust_policy("codebuild.amazonaws.com", args.account_id),
             max_session_duration=3600,
