@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regionflow import iam
+
+# The same explicit administrator actions as the regional artifact keys (instead of "kms:*").
+from regionflow.components.artifact_store import KEY_ACCOUNT_ACTIONS
 from regionflow.config import ENVIRONMENT_PATTERN, NAME_PREFIX_PATTERN
 from regionflow.naming import Namer
 from regionflow.regions import PARTITION, SUPPORTED_REGIONS
@@ -38,42 +41,6 @@ SECRETS_PURPOSE = "pulumi-secrets"
 NONCURRENT_DAYS = 90
 NEWER_NONCURRENT_VERSIONS = 10
 ABORT_MULTIPART_DAYS = 7
-KEY_DELETION_WINDOW_DAYS = 30
-
-# Every KMS action a key administrator may need, listed instead of "kms:*" (same list as the
-# regional artifact keys); the account root principal lets IAM policies grant use of the key.
-KEY_ACCOUNT_ACTIONS: tuple[str, ...] = (
-    "kms:CancelKeyDeletion",
-    "kms:CreateAlias",
-    "kms:CreateGrant",
-    "kms:Decrypt",
-    "kms:DeleteAlias",
-    "kms:DescribeKey",
-    "kms:DisableKey",
-    "kms:DisableKeyRotation",
-    "kms:EnableKey",
-    "kms:EnableKeyRotation",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
-    "kms:GenerateDataKeyWithoutPlaintext",
-    "kms:GetKeyPolicy",
-    "kms:GetKeyRotationStatus",
-    "kms:ListAliases",
-    "kms:ListGrants",
-    "kms:ListKeyRotations",
-    "kms:ListResourceTags",
-    "kms:PutKeyPolicy",
-    "kms:ReEncryptFrom",
-    "kms:ReEncryptTo",
-    "kms:RetireGrant",
-    "kms:RevokeGrant",
-    "kms:RotateKeyOnDemand",
-    "kms:ScheduleKeyDeletion",
-    "kms:TagResource",
-    "kms:UntagResource",
-    "kms:UpdateAlias",
-    "kms:UpdateKeyDescription",
-)
 
 
 class BootstrapInputError(ValueError):
