@@ -80,7 +80,12 @@ def _add_gitops_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         "(together with --parallel), pipeline. Stops at the first failure. Needs the Pulumi CLI, "
         "a backend login and AWS credentials.",
     )
-    deploy.add_argument("--engine", choices=("pulumi", "offline"), default="pulumi")
+    deploy.add_argument(
+        "--engine",
+        choices=("pulumi", "offline"),
+        default="pulumi",
+        help="pulumi (default) deploys; offline is refused, use `regionflow preview` instead",
+    )
     deploy.add_argument("--parallel", action="store_true", help="deploy the secondaries at the same time")
     deploy.add_argument("--max-parallel", type=int, default=8, help="at most this many secondaries at once")
     deploy.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
