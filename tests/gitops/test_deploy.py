@@ -263,3 +263,30 @@ def test_waves_never_put_primary_or_pipeline_in_parallel() -> None:
     assert [len(w.targets) for w in sequential] == [1, 1, 1, 1] and not any(w.parallel for w in sequential)
     parallel = plan_waves(targets, parallel=True)
     assert [(len(w.targets), w.parallel) for w in parallel] == [(1, False), (2, True), (1, False)]
+
+
+def test_after_a_parallel_failure_queued_secondaries_are_not_started(tmp_path: Path) -> None:
+    write_repo(tmp_path, secondaries=3)
+
+    def behaviour(label: str) -> None:
+        if label.endswith("prod-r0"):
+            raise FakeCommandError("stderr: error: update failed")
+
+    fake = FakeAutomation(behaviour)
+    out = io.StringIO()
+    # One worker: the pool takes the secondaries one by one, so r1 and r2 are still queued when r0 fails.
+    code = run_deploy(
+        root=tmp_path,
+        engine="pulumi",
+        only=[],
+        parallel=True,
+        out=out,
+        automation_loader=fake.module,
+        max_parallel=1,
+    )
+    assert code == 1
+    assert fake.calls == ["regionflow-primary/prod", "regionflow-secondary/prod-r0"]
+    report = out.getvalue()
+    for label in ("regionflow-secondary/prod-r1", "regionflow-secondary/prod-r2", "regionflow-pipeline/prod"):
+        assert f"  {label}: not started" in report
+    assert "3 stack(s) not started" in report

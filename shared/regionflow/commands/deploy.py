@@ -83,17 +83,40 @@ def run_waves(waves: Sequence[Wave], deploy: Deployer, *, max_parallel: int = DE
     deploy = _guarded(deploy)
     results: list[StackOperationResult] = []
     for index, wave in enumerate(waves):
+        skipped: tuple[StackTarget, ...] = ()
         if wave.parallel and len(wave.targets) > 1:
-            with ThreadPoolExecutor(max_workers=min(max_parallel, len(wave.targets))) as pool:
-                # map keeps the config order in the summary; every started stack runs to its end.
-                wave_results = list(pool.map(deploy, wave.targets))
+            outcomes = _run_parallel(wave.targets, deploy, max_parallel)
+            wave_results = [o for o in outcomes if o is not None]
+            skipped = tuple(t for t, o in zip(wave.targets, outcomes, strict=True) if o is None)
         else:
             wave_results = [deploy(wave.targets[0])]
         results.extend(wave_results)
         if not all(r.ok for r in wave_results):
             rest = tuple(t for later in waves[index + 1 :] for t in later.targets)
-            return DeployReport(tuple(results), rest)
+            return DeployReport(tuple(results), skipped + rest)
     return DeployReport(tuple(results), ())
+
+
+def _run_parallel(
+    targets: Sequence[StackTarget], deploy: Deployer, max_parallel: int
+) -> list[StackOperationResult | None]:
+    """Deploy ``targets`` concurrently; after a failure, stacks still queued are not started (None).
+
+    Stacks already running are never interrupted: they finish, successfully or not.
+    """
+    failed = threading.Event()
+
+    def run(target: StackTarget) -> StackOperationResult | None:
+        if failed.is_set():
+            return None
+        result = deploy(target)
+        if not result.ok:
+            failed.set()
+        return result
+
+    with ThreadPoolExecutor(max_workers=min(max_parallel, len(targets))) as pool:
+        # map keeps the config order in the summary.
+        return list(pool.map(run, targets))
 
 
 def print_report(report: DeployReport, out: TextIO) -> None:
