@@ -15,7 +15,7 @@ from parliament import analyze_policy_string
 
 from regionflow.components.pipeline import drift
 from regionflow.iam import UNSCOPABLE_ACTIONS
-from regionflow.offline.discovery import StackTarget, discover_stacks
+from regionflow.offline.discovery import StackTarget
 from regionflow.offline.runner import StackResult, StackRunError, run_stack
 
 ACCOUNT = "123456789012"
@@ -316,10 +316,23 @@ def test_the_args_reject_an_empty_stack_list_and_a_non_s3_backend() -> None:
 
 def test_the_repository_stacks_map_to_drift_stacks() -> None:
     # How the pipeline fills DriftDetectionArgs.stacks: one entry per stacks/*/Pulumi.<stack>.yaml.
-    targets = discover_stacks(REPO_ROOT / "stacks")
-    entries = [drift.DriftStack(str(t.project_dir.relative_to(REPO_ROOT)), t.stack).entry() for t in targets]
-    assert "stacks/primary:prod" in entries
-    assert all((REPO_ROOT / e.split(":")[0] / f"Pulumi.{e.split(':')[1]}.yaml").is_file() for e in entries)
+    stacks = drift.DriftStack.discover(REPO_ROOT)
+    configs = sorted(REPO_ROOT.glob("stacks/*/Pulumi.*.yaml"))
+    assert len(stacks) == len(configs)
+    assert stacks[0] == drift.DriftStack("stacks/primary", "prod")
+    for stack in stacks:
+        assert (REPO_ROOT / stack.project_dir / f"Pulumi.{stack.stack}.yaml").is_file()
+        assert re.fullmatch(r"stacks/[a-z]+:[a-z0-9-]+", stack.entry())
+
+
+def test_the_backend_is_built_from_what_bootstrap_printed() -> None:
+    from regionflow.bootstrap import BackendNames, BootstrapRequest, BootstrapResult
+
+    names = BackendNames.of(BootstrapRequest(REGION, "rflow", "prod"), ACCOUNT)
+    printed = BootstrapResult(region=REGION, names=names)
+    backend = drift.StateBackend.for_bucket(names.bucket, REGION, STATE_KEY, SECRETS_KEY)
+    assert backend.url == printed.login_url
+    assert backend.bucket_arn == f"arn:aws:s3:::{BUCKET}"
 
 
 def test_the_build_policy_fits_iams_inline_policy_limit(github: StackResult) -> None:

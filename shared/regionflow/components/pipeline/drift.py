@@ -36,6 +36,7 @@ import yaml
 
 from regionflow import iam
 from regionflow.naming import NameKind, Namer
+from regionflow.offline.discovery import discover_stacks
 from regionflow.regions import PARTITION
 
 COMPONENT_TYPE = "regionflow:pipeline:Drift"
@@ -70,6 +71,18 @@ class DriftStack:
     def entry(self) -> str:
         return f"{self.project_dir}:{self.stack}"
 
+    @staticmethod
+    def discover(repo_root: Path) -> list[DriftStack]:
+        """Every ``stacks/<folder>/Pulumi.<stack>.yaml`` of the repository, in deployment order.
+
+        The pipeline program fills ``DriftDetectionArgs.stacks`` with this, so a region added (or
+        retired) by its config file joins (or leaves) the nightly check on the next pipeline update.
+        """
+        return [
+            DriftStack(target.project_dir.relative_to(repo_root).as_posix(), target.stack)
+            for target in discover_stacks(repo_root / "stacks")
+        ]
+
 
 @dataclass(frozen=True)
 class GitHubSource:
@@ -99,6 +112,20 @@ class StateBackend:
     bucket_arn: pulumi.Input[str]
     state_key_arn: pulumi.Input[str]  # encrypts the bucket
     secrets_key_arn: pulumi.Input[str]  # the awskms secrets provider
+
+    @staticmethod
+    def for_bucket(
+        bucket_name: str, region: str, state_key_arn: pulumi.Input[str], secrets_key_arn: pulumi.Input[str]
+    ) -> StateBackend:
+        """From the values `regionflow bootstrap` printed (the bucket is not a resource of any stack,
+        so its ARN is derived: S3 bucket ARNs are ``arn:<partition>:s3:::<name>``)."""
+        return StateBackend(
+            url=f"s3://{bucket_name}?region={region}&awssdk=v2",
+            bucket_name=bucket_name,
+            bucket_arn=f"arn:{PARTITION}:s3:::{bucket_name}",
+            state_key_arn=state_key_arn,
+            secrets_key_arn=secrets_key_arn,
+        )
 
 
 @dataclass(frozen=True)
