@@ -13,34 +13,36 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, unique
 
 from regionflow.regions import region_code
 
 ACCOUNT_ID_LENGTH = 12
 
 
+@unique
 class NameKind(Enum):
     """A kind of AWS name, with its maximum length and allowed characters."""
 
-    # (max length, pattern for the whole name); sources: the AWS API reference of each service.
-    S3_BUCKET = (63, r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
-    IAM_ROLE = (64, r"^[A-Za-z0-9+=,.@_-]+$")
-    IAM_POLICY = (128, r"^[A-Za-z0-9+=,.@_-]+$")
-    LAMBDA_FUNCTION = (64, r"^[A-Za-z0-9_-]+$")
-    SQS_QUEUE = (80, r"^[A-Za-z0-9_-]+$")
-    SNS_TOPIC = (256, r"^[A-Za-z0-9_-]+$")
-    DYNAMODB_TABLE = (255, r"^[A-Za-z0-9_.-]+$")
-    KMS_ALIAS = (256, r"^alias/[A-Za-z0-9/_-]+$")
-    LOG_GROUP = (512, r"^[A-Za-z0-9_/.#-]+$")
-    CODEBUILD_PROJECT = (255, r"^[A-Za-z0-9][A-Za-z0-9_-]+$")
-    CODEPIPELINE = (100, r"^[A-Za-z0-9.@_-]+$")
-    EVENT_RULE = (64, r"^[A-Za-z0-9._-]+$")
-    SCHEDULE = (64, r"^[A-Za-z0-9._-]+$")
-    CLOUDWATCH_ALARM = (255, r"^[^\x00-\x1f]+$")
-    DASHBOARD = (255, r"^[A-Za-z0-9_-]+$")
-    CODESTAR_CONNECTION = (32, r"^[A-Za-z0-9_-]+$")
-    NOTIFICATION_RULE = (64, r"^[A-Za-z0-9_ -]+$")
+    # (max length, pattern for the whole name, the API whose reference states them). The API also keeps
+    # kinds with equal limits distinct: Enum would otherwise make one an alias of the other.
+    S3_BUCKET = (63, r"^[a-z0-9][a-z0-9-]*[a-z0-9]$", "s3:CreateBucket")
+    IAM_ROLE = (64, r"^[A-Za-z0-9+=,.@_-]+$", "iam:CreateRole")
+    IAM_POLICY = (128, r"^[A-Za-z0-9+=,.@_-]+$", "iam:CreatePolicy")
+    LAMBDA_FUNCTION = (64, r"^[A-Za-z0-9_-]+$", "lambda:CreateFunction")
+    SQS_QUEUE = (80, r"^[A-Za-z0-9_-]+$", "sqs:CreateQueue")
+    SNS_TOPIC = (256, r"^[A-Za-z0-9_-]+$", "sns:CreateTopic")
+    DYNAMODB_TABLE = (255, r"^[A-Za-z0-9_.-]+$", "dynamodb:CreateTable")
+    KMS_ALIAS = (256, r"^alias/[A-Za-z0-9/_-]+$", "kms:CreateAlias")
+    LOG_GROUP = (512, r"^[A-Za-z0-9_/.#-]+$", "logs:CreateLogGroup")
+    CODEBUILD_PROJECT = (255, r"^[A-Za-z0-9][A-Za-z0-9_-]+$", "codebuild:CreateProject")
+    CODEPIPELINE = (100, r"^[A-Za-z0-9.@_-]+$", "codepipeline:CreatePipeline")
+    EVENT_RULE = (64, r"^[A-Za-z0-9._-]+$", "events:PutRule")
+    SCHEDULE = (64, r"^[A-Za-z0-9._-]+$", "scheduler:CreateSchedule")
+    CLOUDWATCH_ALARM = (255, r"^[^\x00-\x1f]+$", "cloudwatch:PutMetricAlarm")
+    DASHBOARD = (255, r"^[A-Za-z0-9_-]+$", "cloudwatch:PutDashboard")
+    CODESTAR_CONNECTION = (32, r"^[A-Za-z0-9_-]+$", "codestar-connections:CreateConnection")
+    NOTIFICATION_RULE = (64, r"^[A-Za-z0-9_ -]+$", "codestar-notifications:CreateNotificationRule")
 
     @property
     def max_length(self) -> int:
