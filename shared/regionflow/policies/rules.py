@@ -1,0 +1,664 @@
+"""regionflow's CrossGuard rules: one list, used by the real policy pack and by the offline preview.
+
+Properties are camelCase, as CrossGuard hands them over (``enableKeyRotation``, ``tagsAll``). Resource
+rules look at one resource; the S3 and Lambda rules that need a second resource (a bucket's
+``BucketVersioning``, a function's ``FunctionEventInvokeConfig``) are stack rules, because in
+pulumi-aws 7 those settings are separate resources.
+
+Enforcement levels are chosen per rule: anything that weakens encryption, exposure, least privilege,
+cost attribution or the pipeline's safety net is **mandatory**; settings whose defaults work but are
+rarely what anyone meant (tracing, AWS's default timeout and memory, a runtime whose end of support is
+near) are **advisory**, so they warn without blocking a deployment.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError
+
+from regionflow.iam import UNSCOPABLE_ACTIONS
+from regionflow.policies.documents import (
+    DocumentKind,
+    MalformedDocumentError,
+    as_list,
+    parse_document,
+    plain,
+    policy_documents,
+    statements,
+)
+from regionflow.tagging import REQUIRED_TAG_KEYS, TAGGABLE_TYPES, UNTAGGABLE_TYPES
+
+MANDATORY = EnforcementLevel.MANDATORY
+ADVISORY = EnforcementLevel.ADVISORY
+
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+BUCKET_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+BUCKET_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+KMS_KEY = "aws:kms/key:Key"
+SNS_TOPIC = "aws:sns/topic:Topic"
+SQS_QUEUE = "aws:sqs/queue:Queue"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+FUNCTION = "aws:lambda/function:Function"
+EVENT_INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
+CODEBUILD_PROJECT = "aws:codebuild/project:Project"
+PIPELINE = "aws:codepipeline/pipeline:Pipeline"
+
+# AWS-managed keys: encryption "with a key", but one whose policy the account cannot control or audit.
+AWS_MANAGED_KEY = re.compile(r"^(arn:aws[\w-]*:kms:[\w-]+:\d{12}:)?alias/aws/")
+
+# Lambda runtimes and the date AWS deprecated them, or says it will (Lambda developer guide,
+# "Lambda runtimes": supported runtimes with their deprecation dates, and deprecated runtimes).
+# After that date the runtime gets no security patches; soon after, AWS blocks creating and then
+# updating functions that use it. Reviewed 2026-11; add a runtime here when AWS announces its date.
+RUNTIME_DEPRECATION: dict[str, datetime.date] = {
+    "nodejs": datetime.date(2016, 10, 31),
+    "nodejs4.3": datetime.date(2020, 3, 5),
+    "nodejs4.3-edge": datetime.date(2019, 4, 30),
+    "nodejs6.10": datetime.date(2019, 8, 12),
+    "nodejs8.10": datetime.date(2020, 3, 6),
+    "nodejs10.x": datetime.date(2021, 7, 30),
+    "nodejs12.x": datetime.date(2023, 3, 31),
+    "nodejs14.x": datetime.date(2023, 12, 4),
+    "nodejs16.x": datetime.date(2024, 6, 12),
+    "nodejs18.x": datetime.date(2025, 9, 1),
+    "nodejs20.x": datetime.date(2026, 4, 30),
+    "python2.7": datetime.date(2021, 7, 15),
+    "python3.6": datetime.date(2022, 7, 18),
+    "python3.7": datetime.date(2023, 12, 4),
+    "python3.8": datetime.date(2024, 10, 14),
+    "python3.9": datetime.date(2025, 12, 15),
+    "python3.10": datetime.date(2026, 6, 30),
+    "java8": datetime.date(2024, 1, 8),
+    "go1.x": datetime.date(2024, 1, 8),
+    "provided": datetime.date(2024, 1, 8),
+    "ruby2.5": datetime.date(2021, 7, 30),
+    "ruby2.7": datetime.date(2023, 12, 7),
+    "ruby3.2": datetime.date(2026, 3, 31),
+    "dotnetcore1.0": datetime.date(2019, 7, 30),
+    "dotnetcore2.0": datetime.date(2019, 5, 30),
+    "dotnetcore2.1": datetime.date(2022, 1, 5),
+    "dotnetcore3.1": datetime.date(2023, 4, 3),
+    "dotnet5.0": datetime.date(2022, 5, 10),
+    "dotnet6": datetime.date(2024, 12, 20),
+    "dotnet7": datetime.date(2024, 5, 14),
+    "dotnet8": datetime.date(2026, 11, 10),
+}
+RUNTIME_WARNING_DAYS = 180
+# What a function gets when nobody set the value (Lambda CreateFunction defaults). The provider
+# fills them in before policies run, so "unset" shows up as exactly these values.
+LAMBDA_DEFAULT_TIMEOUT_SECONDS = 3
+LAMBDA_DEFAULT_MEMORY_MB = 128
+PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+
+
+def _today() -> datetime.date:
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+def _get(props: Mapping[str, Any] | None, *path: str | int) -> Any:
+    """A nested property, or None when any step is missing (CrossGuard props are dicts and lists)."""
+    value: Any = props
+    for step in path:
+        if isinstance(step, int):
+            value = value[step] if isinstance(value, list | tuple) and len(value) > step else None
+        else:
+            value = value.get(step) if isinstance(value, Mapping) else None
+        if value is None:
+            return None
+    return plain(value)
+
+
+def _is_cmk(key: Any) -> bool:
+    return isinstance(key, str) and bool(key.strip()) and not AWS_MANAGED_KEY.match(key)
+
+
+# -- resource rules ----------------------------------------------------------------------------------
+
+ResourceCheck = Callable[[Mapping[str, Any]], Iterable[str]]
+
+
+def _resource_policy(
+    name: str, description: str, level: EnforcementLevel, types: Iterable[str] | None, check: ResourceCheck
+) -> Any:
+    wanted = frozenset(types) if types is not None else None
+
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if wanted is not None and args.resource_type not in wanted:
+            return
+        for message in check(args.props):
+            report(message, None)
+
+    return ResourceValidationPolicy(name=name, description=description, enforcement_level=level, validate=validate)
+
+
+def _kms_rotation(props: Mapping[str, Any]) -> Iterable[str]:
+    spec = _get(props, "customerMasterKeySpec") or _get(props, "keySpec") or "SYMMETRIC_DEFAULT"
+    usage = _get(props, "keyUsage") or "ENCRYPT_DECRYPT"
+    # AWS only rotates symmetric encryption keys; asymmetric and HMAC keys cannot rotate.
+    if spec == "SYMMETRIC_DEFAULT" and usage == "ENCRYPT_DECRYPT" and _get(props, "enableKeyRotation") is not True:
+        yield "KMS key does not rotate: set enable_key_rotation=True"
+
+
+def _cmk_property(prop: str, what: str, arg: str) -> ResourceCheck:
+    def check(props: Mapping[str, Any]) -> Iterable[str]:
+        key = _get(props, prop)
+        if not _is_cmk(key):
+            shown = f" (uses {key})" if key else ""
+            yield f"{what} is not encrypted with a customer-managed KMS key{shown}: set {arg} to the region's key ARN"
+
+    return check
+
+
+def _log_retention(props: Mapping[str, Any]) -> Iterable[str]:
+    days = _get(props, "retentionInDays")
+    if not days:
+        yield "log group keeps logs forever: set retention_in_days"
+
+
+def _lambda_tracing(props: Mapping[str, Any]) -> Iterable[str]:
+    if _get(props, "tracingConfig", "mode") != "Active":
+        yield "Lambda function has no active X-Ray tracing: set tracing_config mode='Active'"
+
+
+def _lambda_sizing(props: Mapping[str, Any]) -> Iterable[str]:
+    timeout = _get(props, "timeout")
+    memory = _get(props, "memorySize")
+    if timeout is None or timeout == LAMBDA_DEFAULT_TIMEOUT_SECONDS:
+        yield f"Lambda function runs with AWS's default timeout ({LAMBDA_DEFAULT_TIMEOUT_SECONDS} s): set timeout"
+    if memory is None or memory == LAMBDA_DEFAULT_MEMORY_MB:
+        yield f"Lambda function runs with AWS's default memory ({LAMBDA_DEFAULT_MEMORY_MB} MB): set memory_size"
+
+
+def _deprecation(props: Mapping[str, Any]) -> tuple[str, datetime.date] | None:
+    runtime = _get(props, "runtime")
+    if _get(props, "packageType") == "Image" or not isinstance(runtime, str):
+        return None
+    date = RUNTIME_DEPRECATION.get(runtime)
+    return (runtime, date) if date is not None else None
+
+
+def _lambda_runtime_supported(props: Mapping[str, Any]) -> Iterable[str]:
+    found = _deprecation(props)
+    if found and found[1] <= _today():
+        yield f"Lambda runtime {found[0]} was deprecated by AWS on {found[1].isoformat()}: move to a supported runtime"
+
+
+def _lambda_runtime_ending(props: Mapping[str, Any]) -> Iterable[str]:
+    found = _deprecation(props)
+    if found and _today() < found[1] <= _today() + datetime.timedelta(days=RUNTIME_WARNING_DAYS):
+        yield f"Lambda runtime {found[0]} is deprecated by AWS on {found[1].isoformat()}: plan the upgrade"
+
+
+def _codebuild_unprivileged(props: Mapping[str, Any]) -> Iterable[str]:
+    if _get(props, "environment", "privilegedMode") is True:
+        yield "CodeBuild project runs privileged (Docker daemon, root on the host): set privileged_mode=False"
+
+
+def _documents(resource_type: str, props: Mapping[str, Any]) -> Iterable[tuple[DocumentKind, str, dict[str, Any]]]:
+    try:
+        for doc in policy_documents(resource_type, props):
+            for index, stmt in enumerate(statements(doc.document)):
+                label = f"{doc.where} statement {stmt.get('Sid') or index}"
+                yield doc.kind, label, stmt
+    except MalformedDocumentError as error:
+        # A document no rule can read is itself a violation: AWS would reject it too.
+        yield DocumentKind.IDENTITY, str(error), {"Effect": "Allow", "Action": "*", "Resource": "*"}
+
+
+def _allow(stmt: Mapping[str, Any]) -> bool:
+    return stmt.get("Effect") == "Allow"
+
+
+def _wildcard_actions(resource_type: str, props: Mapping[str, Any]) -> Iterable[str]:
+    for _kind, label, stmt in _documents(resource_type, props):
+        if not _allow(stmt):
+            continue  # wildcards in a Deny (e.g. the TLS-only "s3:*") only take away
+        if "NotAction" in stmt:
+            yield f"{label}: Allow with NotAction grants every other action; list the actions instead"
+        for action in as_list(stmt.get("Action")):
+            if action == "*" or (isinstance(action, str) and action.endswith(":*")):
+                yield f"{label}: Action {action!r} grants a whole service; list the actions needed"
+
+
+def _wildcard_resources(resource_type: str, props: Mapping[str, Any]) -> Iterable[str]:
+    for kind, label, stmt in _documents(resource_type, props):
+        # A trust policy has no Resource; in a key policy "*" means "this key".
+        if not _allow(stmt) or kind in (DocumentKind.TRUST, DocumentKind.KEY):
+            continue
+        if "NotResource" in stmt:
+            yield f"{label}: Allow with NotResource grants every other resource; list the resources instead"
+        if "*" in as_list(stmt.get("Resource")):
+            unscoped = sorted(str(a) for a in as_list(stmt.get("Action")) if a not in UNSCOPABLE_ACTIONS)
+            if unscoped:
+                yield (
+                    f"{label}: Resource '*' for {', '.join(unscoped)}, which AWS lets us scope "
+                    "(only regionflow.iam.UNSCOPABLE_ACTIONS may use '*')"
+                )
+
+
+def _grants_passrole(action: Any) -> bool:
+    return isinstance(action, str) and fnmatch.fnmatchcase("iam:passrole", action.lower())
+
+
+def _passrole_conditioned(resource_type: str, props: Mapping[str, Any]) -> Iterable[str]:
+    for _kind, label, stmt in _documents(resource_type, props):
+        if not _allow(stmt) or not any(_grants_passrole(a) for a in as_list(stmt.get("Action"))):
+            continue
+        keys = {
+            key.lower()
+            for block in (stmt.get("Condition") or {}).values()
+            if isinstance(block, Mapping)
+            for key in block
+        }
+        if "iam:passedtoservice" not in keys:
+            yield f"{label}: iam:PassRole without an iam:PassedToService condition lets the role go to any service"
+
+
+def _policy_bearing(check: Callable[[str, Mapping[str, Any]], Iterable[str]]) -> Callable[..., None]:
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        for message in check(args.resource_type, args.props):
+            report(message, None)
+
+    return validate
+
+
+def _effective_tags(args: ResourceValidationArgs) -> dict[str, Any]:
+    tags_all = _get(args.props, "tagsAll")
+    if isinstance(tags_all, Mapping):
+        return dict(tags_all)
+    # Without tagsAll (the engine sends inputs), merge the provider's default tags as AWS would.
+    defaults: Any = None
+    if args.provider is not None:
+        defaults = _get(args.provider.props, "defaultTags")
+        if isinstance(defaults, str):
+            try:
+                defaults = json.loads(defaults)
+            except json.JSONDecodeError:
+                defaults = None
+    merged = dict(_get(defaults, "tags") or {}) if isinstance(defaults, Mapping) else {}
+    merged.update(_get(args.props, "tags") or {})
+    return merged
+
+
+def _required_tags(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type not in TAGGABLE_TYPES:
+        return
+    tags = _effective_tags(args)
+    missing = [key for key in REQUIRED_TAG_KEYS if not tags.get(key)]
+    if missing:
+        report(f"missing required tags {', '.join(missing)}: set them in the provider's default_tags", None)
+
+
+def _tag_coverage_known(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    kind = args.resource_type
+    if kind.startswith("aws:") and kind not in TAGGABLE_TYPES and kind not in UNTAGGABLE_TYPES:
+        report(
+            f"{kind} is in neither regionflow.tagging.TAGGABLE_TYPES nor UNTAGGABLE_TYPES, so the tag rule "
+            "cannot tell whether it must carry tags: add it to one of them",
+            None,
+        )
+
+
+# -- pipeline ---------------------------------------------------------------------------------------
+
+
+def _stages(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [s for s in as_list(_get(props, "stages")) if isinstance(s, Mapping)]
+
+
+def _actions(stage: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [a for a in as_list(stage.get("actions")) if isinstance(a, Mapping)]
+
+
+def is_deploy_stage(stage: Mapping[str, Any]) -> bool:
+    """A stage that changes an environment: named ``Deploy...`` or holding a Deploy-category action.
+
+    regionflow deploys with ``pulumi up`` in CodeBuild (a Build-category action), so the stage name
+    is what marks a deploy stage; the category covers CodeDeploy/ECS/S3 deploy actions.
+    """
+    name = str(stage.get("name") or "")
+    return name.lower().startswith("deploy") or any(a.get("category") == "Deploy" for a in _actions(stage))
+
+
+def _pipeline_v2(props: Mapping[str, Any]) -> Iterable[str]:
+    if _get(props, "pipelineType") != "V2":
+        yield "pipeline is not V2 (stage rollback, variables and triggers need V2): set pipeline_type='V2'"
+
+
+def _pipeline_rollback(props: Mapping[str, Any]) -> Iterable[str]:
+    for stage in _stages(props):
+        if is_deploy_stage(stage) and _get(stage, "onFailure", "result") != "ROLLBACK":
+            yield f"deploy stage {stage.get('name')} does not roll back on failure: set on_failure result='ROLLBACK'"
+
+
+def _is_manual_approval(action: Mapping[str, Any]) -> bool:
+    return action.get("category") == "Approval" and action.get("provider") == "Manual"
+
+
+def _pipeline_approval(props: Mapping[str, Any]) -> Iterable[str]:
+    stages = _stages(props)
+    first_deploy = next((i for i, s in enumerate(stages) if is_deploy_stage(s)), None)
+    if first_deploy is None:
+        return
+    earlier = any(_is_manual_approval(a) for s in stages[:first_deploy] for a in _actions(s))
+    deploy_actions = _actions(stages[first_deploy])
+    first_run = min((a.get("runOrder") or 1 for a in deploy_actions if not _is_manual_approval(a)), default=1)
+    same_stage = any(_is_manual_approval(a) and (a.get("runOrder") or 1) < first_run for a in deploy_actions)
+    if not (earlier or same_stage):
+        yield (
+            f"no manual approval before the primary deploy (stage {stages[first_deploy].get('name')}): "
+            "add a Manual Approval action before it"
+        )
+
+
+def _pipeline_artifacts_cmk(props: Mapping[str, Any]) -> Iterable[str]:
+    stores = [s for s in as_list(_get(props, "artifactStores")) if isinstance(s, Mapping)]
+    for store in stores:
+        if not _is_cmk(_get(store, "encryptionKey", "id")):
+            yield (
+                f"artifact store {store.get('location')} ({store.get('region') or 'pipeline region'}) is not "
+                "encrypted with a customer-managed KMS key: set encryption_key"
+            )
+
+
+# -- stack rules --------------------------------------------------------------------------------------
+
+
+def _safe(resource: PolicyResource, *path: str | int) -> Any:
+    """A property that may be unknown during a real preview: unknown counts as absent here."""
+    try:
+        return _get(resource.props, *path)
+    except UnknownValueError:
+        return None
+
+
+def _refers_to(sub: PolicyResource, prop: str, target: PolicyResource, identities: set[str]) -> bool:
+    """``sub.prop`` points at ``target``: by dependency (real engine) or by value (offline, updates)."""
+    if any(dep.urn == target.urn for dep in (sub.property_dependencies or {}).get(prop, [])):
+        return True
+    value = _safe(sub, prop)
+    return isinstance(value, str) and value in identities
+
+
+def _of_type(resources: Iterable[PolicyResource], resource_type: str) -> list[PolicyResource]:
+    return [r for r in resources if r.resource_type == resource_type]
+
+
+def _bucket_policy(
+    check: Callable[[PolicyResource, list[PolicyResource]], str | None],
+) -> Callable[[StackValidationArgs, ReportViolation], None]:
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        for bucket in _of_type(args.resources, BUCKET):
+            identities = {v for v in (_safe(bucket, "bucket"), _safe(bucket, "id"), _safe(bucket, "arn")) if v}
+            related = [r for r in args.resources if r.urn != bucket.urn and _refers_to(r, "bucket", bucket, identities)]
+            message = check(bucket, related)
+            if message:
+                report(message, bucket.urn)
+
+    return validate
+
+
+def _bucket_versioning(bucket: PolicyResource, related: list[PolicyResource]) -> str | None:
+    enabled = any(
+        _safe(r, "versioningConfiguration", "status") == "Enabled" for r in _of_type(related, BUCKET_VERSIONING)
+    )
+    if enabled or _safe(bucket, "versioning", "enabled") is True:
+        return None
+    return "S3 bucket has no versioning: add an aws.s3.BucketVersioning with status 'Enabled'"
+
+
+def _bucket_sse(bucket: PolicyResource, related: list[PolicyResource]) -> str | None:
+    for config in _of_type(related, BUCKET_SSE):
+        for rule in as_list(_safe(config, "rules")):
+            default = _get(rule, "applyServerSideEncryptionByDefault") or {}
+            if _get(default, "sseAlgorithm") in ("aws:kms", "aws:kms:dsse") and _is_cmk(
+                _get(default, "kmsMasterKeyId")
+            ):
+                return None
+    return (
+        "S3 bucket is not encrypted with SSE-KMS and a customer-managed key: add an "
+        "aws.s3.BucketServerSideEncryptionConfiguration with sse_algorithm 'aws:kms' and kms_master_key_id"
+    )
+
+
+def _bucket_pab(bucket: PolicyResource, related: list[PolicyResource]) -> str | None:
+    blocks = _of_type(related, BUCKET_PAB)
+    if any(all(_safe(b, flag) is True for flag in PAB_FLAGS) for b in blocks):
+        return None
+    missing = sorted({flag for flag in PAB_FLAGS if not any(_safe(b, flag) is True for b in blocks)})
+    return (
+        f"S3 bucket does not block public access ({', '.join(missing)} not true): add an aws.s3.BucketPublicAccessBlock"
+    )
+
+
+def _denies_plain_http(stmt: Mapping[str, Any]) -> bool:
+    if stmt.get("Effect") != "Deny":
+        return False
+    principal = stmt.get("Principal")
+    if principal != "*" and not (isinstance(principal, Mapping) and "*" in as_list(principal.get("AWS"))):
+        return False
+    if not {"s3:*", "*"} & {str(a) for a in as_list(stmt.get("Action"))}:
+        return False
+    secure = _get(stmt, "Condition", "Bool", "aws:SecureTransport")
+    if not any(str(v).lower() == "false" for v in as_list(secure)):
+        return False
+    resources = [str(r) for r in as_list(stmt.get("Resource"))]
+    # Both the bucket (ListBucket, bucket settings) and its objects must be covered.
+    return any(r.endswith("/*") for r in resources) and any("/" not in r.split(":::", 1)[-1] for r in resources)
+
+
+def _bucket_tls_only(bucket: PolicyResource, related: list[PolicyResource]) -> str | None:
+    for policy in _of_type(related, BUCKET_POLICY):
+        raw = _safe(policy, "policy")
+        try:
+            document = parse_document(raw, "policy") if raw else {}
+        except MalformedDocumentError:
+            continue
+        if any(_denies_plain_http(s) for s in statements(document)):
+            return None
+    return (
+        "S3 bucket accepts plain HTTP: its bucket policy needs a Deny of s3:* on the bucket and its objects "
+        "when aws:SecureTransport is false (regionflow.iam.deny_insecure_transport)"
+    )
+
+
+def _lambda_failure_destination(args: StackValidationArgs, report: ReportViolation) -> None:
+    configs = _of_type(args.resources, EVENT_INVOKE_CONFIG)
+    for function in _of_type(args.resources, FUNCTION):
+        if _safe(function, "deadLetterConfig", "targetArn"):
+            continue
+        name, arn = _safe(function, "name"), _safe(function, "arn")
+        identities = {v for v in (name, arn) if v}
+        covered = any(
+            _refers_to(c, "functionName", function, identities)
+            and _safe(c, "destinationConfig", "onFailure", "destination")
+            for c in configs
+        )
+        if not covered:
+            report(
+                "Lambda function has neither a dead-letter queue nor an on-failure destination: add an "
+                "aws.lambda_.FunctionEventInvokeConfig with destination_config.on_failure",
+                function.urn,
+            )
+
+
+def _stack_policy(
+    name: str,
+    description: str,
+    level: EnforcementLevel,
+    validate: Callable[[StackValidationArgs, ReportViolation], None],
+) -> Any:
+    return StackValidationPolicy(name=name, description=description, enforcement_level=level, validate=validate)
+
+
+def build_policies() -> list[Any]:
+    """Every rule, in the order they are reported. Names are stable: docs and tests refer to them."""
+    return [
+        _stack_policy(
+            "s3-bucket-versioning", "S3 buckets have versioning enabled.", MANDATORY, _bucket_policy(_bucket_versioning)
+        ),
+        _stack_policy(
+            "s3-bucket-sse-kms-cmk",
+            "S3 buckets encrypt with SSE-KMS and a customer-managed key.",
+            MANDATORY,
+            _bucket_policy(_bucket_sse),
+        ),
+        _stack_policy(
+            "s3-bucket-public-access-block",
+            "S3 buckets set all four public access block flags.",
+            MANDATORY,
+            _bucket_policy(_bucket_pab),
+        ),
+        _stack_policy(
+            "s3-bucket-tls-only",
+            "S3 bucket policies deny requests made without TLS.",
+            MANDATORY,
+            _bucket_policy(_bucket_tls_only),
+        ),
+        _resource_policy(
+            "kms-key-rotation", "Symmetric KMS keys rotate automatically.", MANDATORY, [KMS_KEY], _kms_rotation
+        ),
+        _resource_policy(
+            "sns-topic-cmk",
+            "SNS topics are encrypted with a customer-managed KMS key.",
+            MANDATORY,
+            [SNS_TOPIC],
+            _cmk_property("kmsMasterKeyId", "SNS topic", "kms_master_key_id"),
+        ),
+        _resource_policy(
+            "sqs-queue-cmk",
+            "SQS queues are encrypted with a customer-managed KMS key.",
+            MANDATORY,
+            [SQS_QUEUE],
+            _cmk_property("kmsMasterKeyId", "SQS queue", "kms_master_key_id"),
+        ),
+        _resource_policy(
+            "log-group-cmk",
+            "CloudWatch log groups are encrypted with a customer-managed KMS key.",
+            MANDATORY,
+            [LOG_GROUP],
+            _cmk_property("kmsKeyId", "log group", "kms_key_id"),
+        ),
+        _resource_policy(
+            "log-group-retention",
+            "CloudWatch log groups have a retention period.",
+            MANDATORY,
+            [LOG_GROUP],
+            _log_retention,
+        ),
+        _resource_policy(
+            "lambda-tracing-active", "Lambda functions use active X-Ray tracing.", ADVISORY, [FUNCTION], _lambda_tracing
+        ),
+        _resource_policy(
+            "lambda-timeout-and-memory",
+            "Lambda functions set their timeout and memory size.",
+            ADVISORY,
+            [FUNCTION],
+            _lambda_sizing,
+        ),
+        _resource_policy(
+            "lambda-supported-runtime",
+            "Lambda functions use a runtime AWS still supports.",
+            MANDATORY,
+            [FUNCTION],
+            _lambda_runtime_supported,
+        ),
+        _resource_policy(
+            "lambda-runtime-ending-soon",
+            f"Lambda runtimes are not deprecated within {RUNTIME_WARNING_DAYS} days.",
+            ADVISORY,
+            [FUNCTION],
+            _lambda_runtime_ending,
+        ),
+        _stack_policy(
+            "lambda-failure-destination",
+            "Lambda functions have a dead-letter queue or an on-failure destination.",
+            MANDATORY,
+            _lambda_failure_destination,
+        ),
+        _resource_policy(
+            "codebuild-not-privileged",
+            "CodeBuild projects do not run in privileged mode.",
+            MANDATORY,
+            [CODEBUILD_PROJECT],
+            _codebuild_unprivileged,
+        ),
+        _resource_policy(
+            "codebuild-cmk",
+            "CodeBuild projects encrypt artifacts with a customer-managed KMS key.",
+            MANDATORY,
+            [CODEBUILD_PROJECT],
+            _cmk_property("encryptionKey", "CodeBuild project", "encryption_key"),
+        ),
+        ResourceValidationPolicy(
+            name="iam-no-wildcard-actions",
+            description="IAM policies allow no '*' or 'service:*' action (and no NotAction).",
+            enforcement_level=MANDATORY,
+            validate=_policy_bearing(_wildcard_actions),
+        ),
+        ResourceValidationPolicy(
+            name="iam-no-wildcard-resources",
+            description="IAM policies allow Resource '*' only for actions AWS cannot scope.",
+            enforcement_level=MANDATORY,
+            validate=_policy_bearing(_wildcard_resources),
+        ),
+        ResourceValidationPolicy(
+            name="iam-passrole-conditioned",
+            description="iam:PassRole is always conditioned on iam:PassedToService.",
+            enforcement_level=MANDATORY,
+            validate=_policy_bearing(_passrole_conditioned),
+        ),
+        ResourceValidationPolicy(
+            name="required-tags",
+            description="Taggable resources carry every required tag.",
+            enforcement_level=MANDATORY,
+            validate=_required_tags,
+        ),
+        ResourceValidationPolicy(
+            name="taggable-type-known",
+            description="Every AWS type is classified as taggable or not.",
+            enforcement_level=ADVISORY,
+            validate=_tag_coverage_known,
+        ),
+        _resource_policy(
+            "pipeline-v2", "The pipeline is a CodePipeline V2 pipeline.", MANDATORY, [PIPELINE], _pipeline_v2
+        ),
+        _resource_policy(
+            "pipeline-deploy-rollback", "Deploy stages roll back on failure.", MANDATORY, [PIPELINE], _pipeline_rollback
+        ),
+        _resource_policy(
+            "pipeline-manual-approval",
+            "A manual approval precedes the primary deploy.",
+            MANDATORY,
+            [PIPELINE],
+            _pipeline_approval,
+        ),
+        _resource_policy(
+            "pipeline-artifacts-cmk",
+            "Pipeline artifact stores are encrypted with a customer-managed KMS key.",
+            MANDATORY,
+            [PIPELINE],
+            _pipeline_artifacts_cmk,
+        ),
+    ]
+
+
+POLICIES: list[Any] = build_policies()
+POLICY_NAMES: tuple[str, ...] = tuple(p.name for p in POLICIES)
