@@ -13,6 +13,7 @@ from regionflow.offline.arns import DEFAULT_ACCOUNT_ID
 from regionflow.offline.discovery import DiscoveryError, StackTarget, discover_stacks
 from regionflow.offline.manifest import build_manifest, write_manifest
 from regionflow.offline.runner import StackResult, StackRunError, run_stacks
+from regionflow.policies.offline import ComplianceReport, evaluate, print_compliance
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -29,7 +30,15 @@ def select_targets(targets: list[StackTarget], only: list[str]) -> list[StackTar
     return [t for t in targets if t.label in only]
 
 
-def print_stack_summary(result: StackResult, manifest: Path, root: Path, out: TextIO, *, quiet: bool) -> None:
+def print_stack_summary(
+    result: StackResult,
+    manifest: Path,
+    root: Path,
+    out: TextIO,
+    *,
+    quiet: bool,
+    compliance: ComplianceReport | None = None,
+) -> None:
     counts = result.counts_by_type()
     total = sum(counts.values())
     print(f"Previewing {result.target.label} (offline engine)", file=out)
@@ -48,6 +57,8 @@ def print_stack_summary(result: StackResult, manifest: Path, root: Path, out: Te
     except ValueError:
         shown = manifest
     print(f"Manifest: {shown}", file=out)
+    if compliance is not None:
+        print_compliance(compliance, out)
     print(file=out)
 
 
@@ -80,6 +91,7 @@ def run_preview(
         print(f"error: --account-id {account!r} must be 12 digits", file=out)
         return EXIT_BAD_INPUT
     results: list[StackResult] = []
+    reports: list[ComplianceReport] = []
     try:
         for result in run_stacks(targets, account_id=account):
             manifest = build_manifest(
@@ -90,7 +102,10 @@ def run_preview(
                 root=root,
             )
             path = write_manifest(manifest, out_dir)
-            print_stack_summary(result, path, root, out, quiet=quiet)
+            # The same rules as `pulumi preview --policy-pack shared/regionflow/policies/pack`.
+            compliance = evaluate(result.target.label, result.resources)
+            reports.append(compliance)
+            print_stack_summary(result, path, root, out, quiet=quiet, compliance=compliance)
             results.append(result)
     except StackRunError as error:
         if traceback:
@@ -99,7 +114,10 @@ def run_preview(
         return EXIT_BAD_INPUT if isinstance(error.cause, ConfigError) else EXIT_FAILED
     total = sum(len(r.resources) for r in results)
     print(f"Summary: {len(results)} stacks previewed, {total} resources to create", file=out)
-    return EXIT_OK
+    mandatory = sum(len(r.mandatory) for r in reports)
+    advisory = sum(len(r.advisory) for r in reports)
+    print(f"Policies: {mandatory} mandatory and {advisory} advisory violations in {len(reports)} stacks", file=out)
+    return EXIT_FAILED if mandatory else EXIT_OK
 
 
 def _preview_with_cli(root: Path, targets: list[StackTarget], out: TextIO) -> int:
