@@ -58,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--quiet", action="store_true", help="print only the totals")
     preview.add_argument("--traceback", action="store_true", help="show the full traceback of a failure")
     _add_gitops_commands(sub)
+    iam_lint = sub.add_parser(
+        "iam-lint",
+        help="run parliament over every IAM policy in the offline preview's manifests",
+        description="Lint every IAM policy document (inline, managed, trust, bucket, key, topic, queue) "
+        "that `regionflow preview` recorded with parliament; fail on findings not listed in "
+        "shared/regionflow/policies/iam_lint_exceptions.yaml.",
+    )
+    from regionflow.policies.iam_lint import add_arguments as add_iam_lint_arguments
+
+    add_iam_lint_arguments(iam_lint)
+    iam_lint.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
     return parser
 
 
@@ -131,6 +142,11 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
             max_parallel=args.max_parallel,
             out=out,
         )
+    if args.command == "iam-lint":
+        from regionflow.policies.iam_lint import run_lint
+
+        root = (args.root or find_root(Path.cwd())).resolve()
+        return run_lint(args.manifests or root / ".regionflow" / "preview", args.exceptions, out, verbose=args.verbose)
     return EXIT_BAD_INPUT  # pragma: no cover - argparse enforces a command
 
 
