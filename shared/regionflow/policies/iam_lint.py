@@ -1,0 +1,268 @@
+"""IAM lint: every policy document in the offline preview's manifests, through parliament.
+
+``regionflow iam-lint [--manifests DIR]`` (or ``python -m regionflow.policies.iam_lint``) reads the
+manifests ``regionflow preview`` wrote, finds each IAM policy document (role inline and trust
+policies, managed policies, RolePolicy, bucket, key, topic and queue policies; see
+:mod:`regionflow.policies.documents`), runs parliament over it and fails on any finding that
+``iam_lint_exceptions.yaml`` does not list with a reason.
+
+Parliament's community auditors (privilege escalation, permissions management, credentials
+exposure) reason about what a principal holding a policy can do, so they run over identity policies
+only; resource, key and trust policies name their principal and get parliament's core checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from regionflow.policies.documents import DocumentKind, MalformedDocumentError, policy_documents
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_EXCEPTIONS = Path(__file__).with_name("iam_lint_exceptions.yaml")
+EXCEPTION_FIELDS = ("issue", "kind", "resource_type", "where", "detail", "reason")
+
+
+class LintInputError(ValueError):
+    """Manifests or the exceptions file cannot be read; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    stack: str
+    urn: str
+    resource_type: str
+    where: str
+    kind: str
+    issue: str
+    severity: str
+    detail: str
+
+    def line(self) -> str:
+        detail = f": {self.detail}" if self.detail else ""
+        return f"{self.issue} ({self.severity}) in {self.where} of {self.urn} [{self.kind}]{detail}"
+
+
+@dataclass(frozen=True)
+class LintException:
+    issue: str
+    reason: str
+    kind: str | None = None
+    resource_type: str | None = None
+    where: str | None = None
+    detail: str | None = None
+
+    def matches(self, finding: Finding) -> bool:
+        return (
+            self.issue == finding.issue
+            and self.kind in (None, finding.kind)
+            and self.resource_type in (None, finding.resource_type)
+            and self.where in (None, finding.where)
+            and (self.detail is None or re.search(self.detail, finding.detail) is not None)
+        )
+
+
+@dataclass
+class LintResult:
+    documents: int
+    stacks: int
+    findings: list[Finding]
+    excepted: list[tuple[Finding, LintException]]
+    unexpected: list[Finding]
+    stale: list[LintException]
+
+
+def load_exceptions(path: Path) -> list[LintException]:
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise LintInputError(f"{path}: cannot read the exceptions file ({type(error).__name__})") from None
+    entries = loaded.get("exceptions") if isinstance(loaded, dict) else None
+    if not isinstance(entries, list):
+        raise LintInputError(f"{path}: expected a top-level 'exceptions:' list")
+    exceptions: list[LintException] = []
+    for index, entry in enumerate(entries):
+        where = f"{path}: exceptions[{index}]"
+        if not isinstance(entry, dict):
+            raise LintInputError(f"{where} must be a mapping with 'issue' and 'reason'")
+        unknown = sorted(set(entry) - set(EXCEPTION_FIELDS))
+        if unknown:
+            raise LintInputError(f"{where}: unknown field {', '.join(unknown)}; allowed: {', '.join(EXCEPTION_FIELDS)}")
+        for required in ("issue", "reason"):
+            if not isinstance(entry.get(required), str) or not entry[required].strip():
+                raise LintInputError(f"{where}: '{required}' is required (every exception states its reason)")
+        if entry.get("kind") is not None and entry["kind"] not in {k.value for k in DocumentKind}:
+            kinds = ", ".join(k.value for k in DocumentKind)
+            raise LintInputError(f"{where}: kind {entry['kind']!r} is not one of {kinds}")
+        if entry.get("detail") is not None:
+            try:
+                re.compile(entry["detail"])
+            except re.error:
+                raise LintInputError(f"{where}: 'detail' is not a valid regular expression") from None
+        exceptions.append(
+            LintException(
+                issue=entry["issue"],
+                reason=entry["reason"],
+                kind=entry.get("kind"),
+                resource_type=entry.get("resource_type"),
+                where=entry.get("where"),
+                detail=entry.get("detail"),
+            )
+        )
+    return exceptions
+
+
+def load_manifests(directory: Path) -> list[dict[str, Any]]:
+    if not directory.is_dir():
+        raise LintInputError(f"{directory} does not exist: run `regionflow preview` first or pass --manifests DIR")
+    manifests: list[dict[str, Any]] = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            raise LintInputError(f"{path} is not a JSON manifest: re-run `regionflow preview`") from None
+        if isinstance(manifest, dict) and "resources" in manifest and "manifest_version" in manifest:
+            manifests.append(manifest)
+    if not manifests:
+        raise LintInputError(f"no preview manifests in {directory}: run `regionflow preview` first")
+    return manifests
+
+
+def _detail(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple | set):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def as_parliament_sees_it(document: dict[str, Any], kind: DocumentKind, role_arn: str | None) -> dict[str, Any]:
+    """The document parliament can check in full.
+
+    A trust policy has no Resource element (the role is the resource, and IAM rejects one that
+    names a Resource). Parliament 1.6.4 has no trust-policy mode: it reports the missing Resource as
+    MALFORMED and then stops, skipping its principal and condition checks. Naming the role itself as
+    the Resource is exactly what the trust policy governs, and lets every check run.
+    """
+    if kind is not DocumentKind.TRUST or not role_arn:
+        return document
+    statements = document.get("Statement")
+    listed = statements if isinstance(statements, list) else [statements]
+    patched = [
+        {**s, "Resource": role_arn} if isinstance(s, dict) and "Resource" not in s and "NotResource" not in s else s
+        for s in listed
+    ]
+    return {**document, "Statement": patched}
+
+
+def lint_document(
+    document: dict[str, Any], kind: DocumentKind, role_arn: str | None = None
+) -> list[tuple[str, str, str]]:
+    """Parliament's findings for one document: (issue, severity, detail)."""
+    # Imported here so that building the `regionflow` CLI parser does not pay for parliament's IAM data.
+    import parliament
+
+    policy = parliament.analyze_policy_string(
+        json.dumps(as_parliament_sees_it(document, kind, role_arn)),
+        include_community_auditors=kind is DocumentKind.IDENTITY,
+    )
+    found: list[tuple[str, str, str]] = []
+    for finding in policy.findings:
+        enhanced = parliament.enhance_finding(finding)
+        found.append((enhanced.issue, str(getattr(enhanced, "severity", "")), _detail(enhanced.detail)))
+    return found
+
+
+def collect_findings(manifests: Iterable[dict[str, Any]]) -> tuple[int, list[Finding]]:
+    documents = 0
+    findings: list[Finding] = []
+    for manifest in manifests:
+        stack = f"{manifest.get('project')}/{manifest.get('stack')}"
+        for resource in manifest["resources"]:
+            resource_type = str(resource.get("type"))
+            urn = str(resource.get("urn"))
+            try:
+                docs = list(policy_documents(resource_type, resource.get("inputs") or {}))
+            except MalformedDocumentError as error:
+                findings.append(Finding(stack, urn, resource_type, "?", "?", "MALFORMED_JSON", "HIGH", str(error)))
+                continue
+            arn = (resource.get("outputs") or {}).get("arn")
+            for doc in docs:
+                documents += 1
+                for issue, severity, detail in lint_document(
+                    doc.document, doc.kind, arn if isinstance(arn, str) else None
+                ):
+                    findings.append(
+                        Finding(stack, urn, resource_type, doc.where, doc.kind.value, issue, severity, detail)
+                    )
+    return documents, findings
+
+
+def lint(manifests: Sequence[dict[str, Any]], exceptions: Sequence[LintException]) -> LintResult:
+    documents, findings = collect_findings(manifests)
+    excepted: list[tuple[Finding, LintException]] = []
+    unexpected: list[Finding] = []
+    used: set[int] = set()
+    for finding in findings:
+        match = next((i for i, e in enumerate(exceptions) if e.matches(finding)), None)
+        if match is None:
+            unexpected.append(finding)
+        else:
+            used.add(match)
+            excepted.append((finding, exceptions[match]))
+    stale = [e for i, e in enumerate(exceptions) if i not in used]
+    return LintResult(documents, len(manifests), findings, excepted, unexpected, stale)
+
+
+def run_lint(manifests_dir: Path, exceptions_path: Path, out: TextIO, *, verbose: bool = False) -> int:
+    try:
+        import parliament  # noqa: F401 - only checking that the dev dependency is there
+    except ImportError:
+        print("error: parliament is not installed: pip install -r requirements-dev.txt", file=out)
+        return EXIT_BAD_INPUT
+    try:
+        exceptions = load_exceptions(exceptions_path)
+        manifests = load_manifests(manifests_dir)
+    except LintInputError as error:
+        print(f"error: {error}", file=out)
+        return EXIT_BAD_INPUT
+    result = lint(manifests, exceptions)
+    for finding in result.unexpected:
+        print(f"error: {finding.stack}: {finding.line()}", file=out)
+    if verbose:
+        for finding, exception in result.excepted:
+            print(f"excepted: {finding.stack}: {finding.line()} -- {exception.reason}", file=out)
+    for exception in result.stale:
+        print(f"warning: exception {exception.issue} ({exception.kind or 'any kind'}) matched no finding", file=out)
+    print(
+        f"IAM lint: {result.documents} policy documents in {result.stacks} stacks, {len(result.findings)} findings, "
+        f"{len(result.excepted)} excepted, {len(result.unexpected)} unexpected",
+        file=out,
+    )
+    return EXIT_FAILED if result.unexpected else EXIT_OK
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifests", type=Path, help="preview manifests (default: <root>/.regionflow/preview)")
+    parser.add_argument("--exceptions", type=Path, default=DEFAULT_EXCEPTIONS, help="the accepted-findings file")
+    parser.add_argument("--verbose", action="store_true", help="also list the excepted findings and their reasons")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m regionflow.policies.iam_lint", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    manifests = args.manifests or Path.cwd() / ".regionflow" / "preview"
+    return run_lint(manifests, args.exceptions, sys.stdout, verbose=args.verbose)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
