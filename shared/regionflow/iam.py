@@ -26,6 +26,10 @@ UNSCOPABLE_ACTIONS: dict[str, str] = {
     "codepipeline:PutJobFailureResult": "CodePipeline job results have no resource-level permissions",
     # The drift build's refresh of aws.kms.Alias resources finds each alias through ListAliases.
     "kms:ListAliases": "KMS ListAliases has no resource-level permissions",
+    # A regional deploy creates the region's artifact key on its first run (or on a replacement);
+    # the key does not exist yet, so there is no ARN to scope to. The deploy policy limits it with
+    # aws:RequestedRegion.
+    "kms:CreateKey": "KMS CreateKey has no resource type: the key's ARN does not exist before the call",
 }
 
 # In a key policy "Resource" can only be "*", meaning "this key" (AWS KMS developer guide).
