@@ -61,6 +61,43 @@ LOGS_SERVICE_ACTIONS: tuple[str, ...] = (
 
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
 
+# What CloudWatch needs to publish an alarm to a topic encrypted with a customer managed key (SNS
+# developer guide, "Enable compatibility between event sources from AWS services and encrypted topics").
+ALARM_PUBLISHER_KEY_ACTIONS: tuple[str, ...] = ("kms:GenerateDataKey*", "kms:Decrypt")
+
+
+def alarm_arn_pattern(namer: Namer, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+    """ARNs of the stack family's CloudWatch alarms in the namer's region: their names start with its base."""
+    return pulumi.Output.concat(
+        "arn:", PARTITION, ":cloudwatch:", namer.region, ":", account_id, ":alarm:", namer.base, "-*"
+    )
+
+
+def cloudwatch_alarms_statement(
+    sid: str,
+    namer: Namer,
+    account_id: pulumi.Input[str],
+    actions: tuple[str, ...],
+    resources: tuple[pulumi.Input[str], ...] = (),
+) -> iam.Statement:
+    """Resource-policy statement letting only this account's alarms named ``<base>-*`` use a topic or key.
+
+    The pipeline's monitoring puts each region's alarms in that region and has them notify the
+    region's own topic, which is encrypted with this key; ``aws:SourceAccount`` and ``aws:SourceArn``
+    keep CloudWatch from acting for anyone else's alarms (confused deputy).
+    """
+    return iam.Statement(
+        sid=sid,
+        principals=[iam.Principal("Service", ["cloudwatch.amazonaws.com"])],
+        actions=actions,
+        resources=resources,
+        conditions=[
+            iam.Condition("StringEquals", "aws:SourceAccount", [account_id]),
+            iam.Condition("ArnLike", "aws:SourceArn", [alarm_arn_pattern(namer, account_id)]),
+        ],
+        kind="resource",
+    )
+
 
 @dataclass(frozen=True)
 class ArtifactStoreArgs:
@@ -111,6 +148,9 @@ class ArtifactStore(pulumi.ComponentResource):
                         actions=LOGS_SERVICE_ACTIONS,
                         conditions=[iam.Condition("ArnLike", "kms:EncryptionContext:aws:logs:arn", [log_group_arns])],
                         kind="resource",
+                    ),
+                    cloudwatch_alarms_statement(
+                        "CloudWatchAlarmsEncrypt", namer, args.account_id, ALARM_PUBLISHER_KEY_ACTIONS
                     ),
                 ]
             ),

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from regionflow import iam, packaging
+from regionflow.components.artifact_store import cloudwatch_alarms_statement
 from regionflow.lambda_layers import LOGGER_ARCHITECTURE, LOGGER_RUNTIME
 from regionflow.naming import NameKind, Namer
 from regionflow.regions import PARTITION
@@ -132,6 +133,10 @@ class DeploymentLogger(pulumi.ComponentResource):
                         ],
                         resources=[self.topic.arn],
                         kind="resource",
+                    ),
+                    # The pipeline's alarms in this region notify this topic (regionflow.components.pipeline).
+                    cloudwatch_alarms_statement(
+                        "CloudWatchAlarmsPublish", namer, args.account_id, ("sns:Publish",), (self.topic.arn,)
                     ),
                     iam.deny_insecure_transport("DenyInsecureTransport", ["sns:Publish"], [self.topic.arn]),
                 ]
