@@ -144,6 +144,18 @@ def _detail(value: Any) -> str:
     return str(value)
 
 
+_COMMUNITY_CONFIG_LOADED: list[bool] = []
+
+
+def _load_community_config(parliament: Any) -> None:
+    # The community auditors' issues (PERMISSIONS_MANAGEMENT_ACTIONS, ...) have their titles and
+    # severities in a separate file that parliament's own CLI merges in; do the same, once.
+    if not _COMMUNITY_CONFIG_LOADED:
+        override = Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml"
+        parliament.override_config(str(override))
+        _COMMUNITY_CONFIG_LOADED.append(True)
+
+
 def as_parliament_sees_it(document: dict[str, Any], kind: DocumentKind, role_arn: str | None) -> dict[str, Any]:
     """The document parliament can check in full.
 
@@ -170,6 +182,7 @@ def lint_document(
     # Imported here so that building the `regionflow` CLI parser does not pay for parliament's IAM data.
     import parliament
 
+    _load_community_config(parliament)
     policy = parliament.analyze_policy_string(
         json.dumps(as_parliament_sees_it(document, kind, role_arn)),
         include_community_auditors=kind is DocumentKind.IDENTITY,
