@@ -1,0 +1,542 @@
+"""RegionflowPipeline: the CodePipeline V2 that carries a commit to every region with ``pulumi up``.
+
+Stages (see :mod:`regionflow.components.pipeline.layout` and docs/pipeline.md):
+Source -> Build -> Preview -> SecurityScan -> [UpdatePipeline] -> Approval -> DeployPrimary ->
+DeploySecondaries (one wave per 25 regions). Each secondary deploys in its own region (the action's
+``region``) from that region's artifact store, all with the same run order so they run in parallel,
+then its region's logger records the deployment.
+
+The component owns the pipeline role, the source connection, and every CodeBuild project of the
+pipeline (one role each). The boundary, the topic and the regional stacks' outputs come in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from regionflow import iam
+from regionflow.components.pipeline import layout
+from regionflow.components.pipeline.build_project import PipelineBuildProject, PipelineBuildProjectArgs
+from regionflow.components.pipeline.permissions import (
+    StateAccess,
+    pipeline_update_statements,
+    regional_deploy_statements,
+    state_statements,
+)
+from regionflow.contract import RegionalOutputs
+from regionflow.naming import NameKind, Namer
+from regionflow.pipeline_config import PipelineConfig, StackRef
+
+POLICY_PACK = "shared/regionflow/policies/pack"
+
+
+@dataclass(frozen=True)
+class RegionTarget:
+    """A regional stack to deploy, with the outputs its StackReference returned."""
+
+    stack: StackRef
+    outputs: RegionalOutputs
+
+
+@dataclass(frozen=True)
+class BuildProjectInfo:
+    """What monitoring needs to know about a build project."""
+
+    label: str  # e.g. "Build", "Deploy eu-west-1"
+    region: str
+    project_name: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class RegionflowPipelineArgs:
+    config: PipelineConfig
+    account_id: pulumi.Input[str]
+    primary: RegionTarget
+    secondaries: Sequence[RegionTarget]
+    topic_arn: pulumi.Input[str]
+    topic_key_arn: pulumi.Input[str]
+    boundary_arn: pulumi.Input[str]
+    buildspec_dir: Path
+
+
+class RegionflowPipeline(pulumi.ComponentResource):
+    """The pipeline, its role, its connection (GitHub) and its CodeBuild projects."""
+
+    pipeline: aws.codepipeline.Pipeline
+    role: aws.iam.Role
+    connection: aws.codestarconnections.Connection | None
+    projects: dict[str, PipelineBuildProject]
+    pipeline_name: pulumi.Output[str]
+    pipeline_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    connection_arn: pulumi.Output[str] | None
+    build_projects: list[BuildProjectInfo]
+
+    def __init__(self, name: str, args: RegionflowPipelineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("regionflow:pipeline:Pipeline", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        config = args.config
+        namer = config.namer
+        pipeline_name = namer.name(NameKind.CODEPIPELINE, "pipeline")
+        backend = config.backend
+        state = StateAccess(
+            bucket_arn=f"arn:aws:s3:::{backend.bucket}",  # created by `regionflow bootstrap`, no stack owns it
+            state_key_arn=backend.state_key_arn,
+            secrets_key_arn=backend.secrets_key_arn,
+        )
+
+        self.connection = None
+        self.connection_arn = None
+        if config.github is not None:
+            # Created PENDING: a person completes the GitHub handshake once (docs/pipeline.md).
+            self.connection = aws.codestarconnections.Connection(
+                f"{name}-github",
+                name=namer.name(NameKind.CODESTAR_CONNECTION, "github"),
+                provider_type="GitHub",
+                opts=child,
+            )
+            self.connection_arn = self.connection.arn
+
+        pulumi_env: dict[str, pulumi.Input[str]] = {
+            "PULUMI_VERSION": config.pulumi_version,
+            "PULUMI_BACKEND_URL": backend.url,
+            "PULUMI_SECRETS_PROVIDER": backend.secrets_provider,
+        }
+
+        def project(
+            key: str, target: RegionTarget, purpose: str, buildspec: str, description: str, **kwargs: object
+        ) -> PipelineBuildProject:
+            region = target.stack.region
+            return PipelineBuildProject(
+                f"{name}-{key}",
+                PipelineBuildProjectArgs(
+                    namer=Namer(config.name_prefix, config.environment, region),
+                    purpose=purpose,
+                    description=description,
+                    account_id=args.account_id,
+                    region=region,
+                    artifact_bucket_arn=target.outputs.artifact_bucket_arn,
+                    artifact_key_arn=target.outputs.artifact_key_arn,
+                    buildspec_path=args.buildspec_dir / buildspec,
+                    boundary_arn=args.boundary_arn,
+                    log_retention_days=config.log_retention_days,
+                    **kwargs,  # type: ignore[arg-type]
+                ),
+                opts=child,
+            )
+
+        all_stacks = [config.primary, *(s.stack for s in args.secondaries)]
+        preview_entries = " ".join(f"{s.folder}:{s.qualified_name}" for s in all_stacks)
+        preview_entries += f" stacks/pipeline:{config.qualified_name}"
+        self.projects = {
+            "build": project("build", args.primary, "build", "build.yml", "Runs the repository's tests (tox)"),
+            "preview": project(
+                "preview",
+                args.primary,
+                "preview",
+                "preview.yml",
+                "pulumi preview of every stack with the policy pack; a mandatory violation fails",
+                environment={**pulumi_env, "PREVIEW_STACKS": preview_entries, "POLICY_PACK": POLICY_PACK},
+                extra_statements=state_statements(state, write=False),
+            ),
+            "scan": project(
+                "scan",
+                args.primary,
+                "security-scan",
+                "security-scan.yml",
+                "bandit and pip-audit over the code; any finding fails",
+            ),
+        }
+        if config.update_pipeline:
+            self.projects["update"] = project(
+                "update",
+                args.primary,
+                "update-pipeline",
+                "update-pipeline.yml",
+                "pulumi up of the pipeline stack itself; stops and restarts the execution if it changed",
+                environment={
+                    **pulumi_env,
+                    "STACK_DIR": "stacks/pipeline",
+                    "STACK_NAME": config.qualified_name,
+                    "PIPELINE_NAME": pipeline_name,
+                    "SOURCE_ACTION": layout.SOURCE,
+                    "REVISION_TYPE": "COMMIT_ID" if config.source_kind == "github" else "S3_OBJECT_VERSION_ID",
+                },
+                extra_statements=[
+                    *state_statements(state, write=True),
+                    *pipeline_update_statements(
+                        namer,
+                        args.account_id,
+                        config.regions,
+                        # The pipeline's ARN by its name: the role must exist before the pipeline
+                        # (the pipeline's stages name this project), so it cannot be the resource's output.
+                        pulumi.Output.concat(
+                            "arn:aws:codepipeline:", config.region, ":", args.account_id, ":", pipeline_name
+                        ),
+                        [t.outputs.artifact_key_arn for t in (args.primary, *args.secondaries)],
+                        args.boundary_arn,
+                    ),
+                ],
+            )
+        deploy_projects: list[tuple[RegionTarget, PipelineBuildProject]] = []
+        for target in (args.primary, *args.secondaries):
+            region = target.stack.region
+            deploy_projects.append(
+                (
+                    target,
+                    project(
+                        f"deploy-{region}",
+                        target,
+                        "deploy",
+                        "deploy.yml",
+                        f"pulumi up of {target.stack.qualified_name} in {region}",
+                        environment={
+                            **pulumi_env,
+                            "STACK_DIR": target.stack.folder,
+                            "STACK_NAME": target.stack.qualified_name,
+                            "PERMISSIONS_BOUNDARY_ARN": args.boundary_arn,
+                        },
+                        extra_statements=[
+                            *state_statements(state, write=True),
+                            *regional_deploy_statements(
+                                Namer(config.name_prefix, config.environment, region),
+                                args.account_id,
+                                target.outputs.artifact_key_arn,
+                                args.boundary_arn,
+                            ),
+                        ],
+                        timeout_minutes=120,
+                    ),
+                )
+            )
+            self.projects[f"deploy-{region}"] = deploy_projects[-1][1]
+
+        targets = [args.primary, *args.secondaries]
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            name=namer.name(NameKind.IAM_ROLE, "pipeline"),
+            description=f"Service role of the {pipeline_name} pipeline",
+            assume_role_policy=iam.service_trust_policy("codepipeline.amazonaws.com", args.account_id),
+            max_session_duration=3600,
+            permissions_boundary=args.boundary_arn,
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=self.role.id,
+            name="pipeline",
+            policy=iam.policy_document(
+                pipeline_role_statements(
+                    targets=targets,
+                    project_arns=[p.project_arn for p in self.projects.values()],
+                    topic_arn=args.topic_arn,
+                    topic_key_arn=args.topic_key_arn,
+                    connection_arn=self.connection_arn,
+                    home_region=config.region,
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self.role),
+        )
+
+        self.pipeline = aws.codepipeline.Pipeline(
+            f"{name}-pipeline",
+            name=pipeline_name,
+            pipeline_type="V2",
+            # One execution at a time, in order: deployments never overlap, none is skipped.
+            execution_mode="QUEUED",
+            role_arn=self.role.arn,
+            artifact_stores=[
+                aws.codepipeline.PipelineArtifactStoreArgs(
+                    location=t.outputs.artifact_bucket_name,
+                    type="S3",
+                    region=t.stack.region,
+                    encryption_key=aws.codepipeline.PipelineArtifactStoreEncryptionKeyArgs(
+                        id=t.outputs.artifact_key_arn, type="KMS"
+                    ),
+                )
+                for t in targets
+            ],
+            triggers=_triggers(config),
+            stages=_stages(config, pipeline_name, args, self.projects, deploy_projects, self.connection_arn),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+
+        self.pipeline_name = self.pipeline.name
+        self.pipeline_arn = self.pipeline.arn
+        self.role_arn = self.role.arn
+        labels = {"build": "Build", "preview": "Preview", "scan": "SecurityScan", "update": "UpdatePipeline"}
+        self.build_projects = [
+            BuildProjectInfo(labels.get(key, f"Deploy {p.region}"), p.region, p.project_name)
+            for key, p in self.projects.items()
+        ]
+        self.register_outputs(
+            {
+                "pipeline_name": self.pipeline_name,
+                "pipeline_arn": self.pipeline_arn,
+                "role_arn": self.role_arn,
+                "connection_arn": self.connection_arn,
+            }
+        )
+
+
+def pipeline_role_statements(
+    *,
+    targets: Sequence[RegionTarget],
+    project_arns: Sequence[pulumi.Input[str]],
+    topic_arn: pulumi.Input[str],
+    topic_key_arn: pulumi.Input[str],
+    connection_arn: pulumi.Input[str] | None,
+    home_region: str,
+) -> list[iam.Statement]:
+    """Exactly the buckets, keys, projects, functions, topic and connection the pipeline uses.
+
+    The pipeline passes no role (its actions run as itself; each project has its own service
+    role), so it has no iam:PassRole at all.
+    """
+    statements = [
+        iam.Statement(
+            sid="ArtifactObjects",
+            actions=["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            resources=[pulumi.Output.concat(t.outputs.artifact_bucket_arn, "/*") for t in targets],
+        ),
+        iam.Statement(
+            sid="ArtifactBuckets",
+            # GetBucketVersioning: an S3 source reads the object version it starts from.
+            actions=["s3:GetBucketVersioning", "s3:GetBucketLocation", "s3:ListBucket"],
+            resources=[t.outputs.artifact_bucket_arn for t in targets],
+        ),
+        iam.Statement(
+            sid="ArtifactKeys",
+            actions=[
+                "kms:Decrypt",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+                "kms:DescribeKey",
+            ],
+            resources=[t.outputs.artifact_key_arn for t in targets],
+        ),
+        iam.Statement(
+            sid="RunBuilds",
+            actions=["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"],
+            resources=list(project_arns),
+        ),
+        iam.Statement(
+            sid="InvokeLoggers",
+            actions=["lambda:InvokeFunction"],
+            resources=[t.outputs.logger_function_arn for t in targets],
+        ),
+        iam.Statement(sid="NotifyApprovals", actions=["sns:Publish"], resources=[topic_arn]),
+        iam.Statement(
+            sid="EncryptApprovalNotifications",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[topic_key_arn],
+            conditions=[iam.Condition("StringEquals", "kms:ViaService", [f"sns.{home_region}.amazonaws.com"])],
+        ),
+    ]
+    if connection_arn is not None:
+        statements.append(
+            iam.Statement(
+                sid="UseSourceConnection",
+                # Connections made before the service's rename carry codestar-connections ARNs,
+                # newer ones codeconnections ARNs; each prefix only matches its own ARN.
+                actions=["codestar-connections:UseConnection", "codeconnections:UseConnection"],
+                resources=[connection_arn],
+            )
+        )
+    return statements
+
+
+def _triggers(config: PipelineConfig) -> list[aws.codepipeline.PipelineTriggerArgs] | None:
+    if config.github is None:
+        return None
+    return [
+        aws.codepipeline.PipelineTriggerArgs(
+            provider_type="CodeStarSourceConnection",
+            git_configuration=aws.codepipeline.PipelineTriggerGitConfigurationArgs(
+                source_action_name=layout.SOURCE,
+                pushes=[
+                    aws.codepipeline.PipelineTriggerGitConfigurationPushArgs(
+                        branches=aws.codepipeline.PipelineTriggerGitConfigurationPushBranchesArgs(
+                            includes=[config.github.branch]
+                        ),
+                        file_paths=aws.codepipeline.PipelineTriggerGitConfigurationPushFilePathsArgs(
+                            includes=list(config.github.file_paths)
+                        ),
+                    )
+                ],
+            ),
+        )
+    ]
+
+
+def _build_action(
+    name: str, project: PipelineBuildProject, *, run_order: int = 1, region: str | None = None, env: str | None = None
+) -> aws.codepipeline.PipelineStageActionArgs:
+    configuration: dict[str, pulumi.Input[str]] = {"ProjectName": project.project_name}
+    if env is not None:
+        configuration["EnvironmentVariables"] = env
+    return aws.codepipeline.PipelineStageActionArgs(
+        name=name,
+        category="Build",
+        owner="AWS",
+        provider="CodeBuild",
+        version="1",
+        input_artifacts=["source"],
+        configuration=configuration,
+        run_order=run_order,
+        region=region,
+    )
+
+
+def _record_action(
+    target: RegionTarget, pipeline_name: str, stage: str, source_kind: str
+) -> aws.codepipeline.PipelineStageActionArgs:
+    region = target.stack.region
+    return aws.codepipeline.PipelineStageActionArgs(
+        name=f"RecordDeployment-{region}",
+        category="Invoke",
+        owner="AWS",
+        provider="Lambda",
+        version="1",
+        region=region,
+        run_order=layout.RECORD_RUN_ORDER,
+        configuration={
+            "FunctionName": target.outputs.logger_function_name,
+            "UserParameters": layout.logger_user_parameters(
+                pipeline=pipeline_name,
+                stage=stage,
+                region=region,
+                stack=target.stack.qualified_name,
+                source_kind=source_kind,
+            ),
+        },
+    )
+
+
+def _source_stage(
+    config: PipelineConfig, args: RegionflowPipelineArgs, connection_arn: pulumi.Input[str] | None
+) -> aws.codepipeline.PipelineStageArgs:
+    if config.github is not None and connection_arn is not None:
+        action = aws.codepipeline.PipelineStageActionArgs(
+            name=layout.SOURCE,
+            category="Source",
+            owner="AWS",
+            provider="CodeStarSourceConnection",
+            version="1",
+            namespace=layout.SOURCE_NAMESPACE,
+            output_artifacts=["source"],
+            configuration={
+                "ConnectionArn": connection_arn,
+                "FullRepositoryId": config.github.repository,
+                "BranchName": config.github.branch,
+                "OutputArtifactFormat": "CODE_ZIP",
+            },
+        )
+    else:
+        assert config.s3 is not None
+        action = aws.codepipeline.PipelineStageActionArgs(
+            name=layout.SOURCE,
+            category="Source",
+            owner="AWS",
+            provider="S3",
+            version="1",
+            namespace=layout.SOURCE_NAMESPACE,
+            output_artifacts=["source"],
+            configuration={
+                "S3Bucket": args.primary.outputs.artifact_bucket_name,
+                "S3ObjectKey": config.s3.object_key,
+                # The regional artifact bucket sends no EventBridge notifications, so the pipeline
+                # polls the object (see docs/pipeline.md for switching to events).
+                "PollForSourceChanges": "true",
+            },
+        )
+    return aws.codepipeline.PipelineStageArgs(name=layout.SOURCE, actions=[action])
+
+
+def _stages(
+    config: PipelineConfig,
+    pipeline_name: str,
+    args: RegionflowPipelineArgs,
+    projects: dict[str, PipelineBuildProject],
+    deploys: list[tuple[RegionTarget, PipelineBuildProject]],
+    connection_arn: pulumi.Input[str] | None,
+) -> list[aws.codepipeline.PipelineStageArgs]:
+    rollback = aws.codepipeline.PipelineStageOnFailureArgs(result="ROLLBACK")
+    commit = layout.commit_variable(config.source_kind)
+    stages = [
+        _source_stage(config, args, connection_arn),
+        aws.codepipeline.PipelineStageArgs(name=layout.BUILD, actions=[_build_action("Tox", projects["build"])]),
+        aws.codepipeline.PipelineStageArgs(
+            name=layout.PREVIEW, actions=[_build_action("PulumiPreview", projects["preview"])]
+        ),
+        aws.codepipeline.PipelineStageArgs(
+            name=layout.SECURITY_SCAN, actions=[_build_action("BanditPipAudit", projects["scan"])]
+        ),
+    ]
+    if "update" in projects:
+        env = json.dumps(
+            [
+                {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}", "type": "PLAINTEXT"},
+                {"name": "SOURCE_REVISION", "value": commit, "type": "PLAINTEXT"},
+            ]
+        )
+        stages.append(
+            aws.codepipeline.PipelineStageArgs(
+                name=layout.UPDATE_PIPELINE, actions=[_build_action("PulumiUpPipeline", projects["update"], env=env)]
+            )
+        )
+    regions = ", ".join(config.regions)
+    approval_config: dict[str, pulumi.Input[str]] = {
+        "NotificationArn": args.topic_arn,
+        "CustomData": f"Deploy commit {commit} of {pipeline_name} to {len(config.regions)} regions: {regions}"[:500],
+    }
+    if config.github is not None:
+        approval_config["ExternalEntityLink"] = f"https://github.com/{config.github.repository}/commit/{commit}"
+    stages.append(
+        aws.codepipeline.PipelineStageArgs(
+            name=layout.APPROVAL,
+            actions=[
+                aws.codepipeline.PipelineStageActionArgs(
+                    name="ApproveDeployment",
+                    category="Approval",
+                    owner="AWS",
+                    provider="Manual",
+                    version="1",
+                    configuration=approval_config,
+                    timeout_in_minutes=config.approval_timeout_minutes,
+                )
+            ],
+        )
+    )
+    primary_target, primary_project = deploys[0]
+    stages.append(
+        aws.codepipeline.PipelineStageArgs(
+            name=layout.DEPLOY_PRIMARY,
+            on_failure=rollback,
+            actions=[
+                _build_action(
+                    f"PulumiUp-{primary_target.stack.region}", primary_project, region=primary_target.stack.region
+                ),
+                _record_action(primary_target, pipeline_name, layout.DEPLOY_PRIMARY, config.source_kind),
+            ],
+        )
+    )
+    secondary_waves = layout.waves(deploys[1:])
+    for stage_name, wave in zip(layout.secondary_stage_names(len(secondary_waves)), secondary_waves, strict=True):
+        actions: list[aws.codepipeline.PipelineStageActionArgs] = []
+        for target, project in wave:
+            region = target.stack.region
+            actions.append(
+                _build_action(f"PulumiUp-{region}", project, run_order=layout.DEPLOY_RUN_ORDER, region=region)
+            )
+            actions.append(_record_action(target, pipeline_name, stage_name, config.source_kind))
+        stages.append(aws.codepipeline.PipelineStageArgs(name=stage_name, on_failure=rollback, actions=actions))
+    return stages

@@ -1,0 +1,433 @@
+"""The typed config model of the pipeline stack, read from Pulumi config and validated up front.
+
+Like :mod:`regionflow.config`, every problem is one :class:`~regionflow.config.ConfigError` line
+that names the full key and the fix, raised before the program registers any resource.
+
+Region values of the regional stacks are Outputs of their StackReferences, but per-region resources
+(CodeBuild projects, artifact stores) need the region as a plain string while the program runs. So
+each secondary stack's entry names its region here; the program then checks at run time that the
+StackReference's ``region`` output agrees (see :mod:`regionflow.components.pipeline.stack`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlparse
+
+import pulumi
+
+from regionflow.config import (
+    ENVIRONMENT_PATTERN,
+    LOG_RETENTION_DAYS,
+    NAME_PREFIX_PATTERN,
+    ConfigError,
+    ConfigGetter,
+    ConfigReader,
+    pulumi_config_getter,
+)
+from regionflow.naming import NameKind, Namer, NameTooLongError
+from regionflow.offline.discovery import ORGANIZATION, discover_stacks
+from regionflow.regions import SUPPORTED_REGIONS
+from regionflow.tagging import default_tags
+
+SourceKind = Literal["github", "s3"]
+
+DEFAULT_PULUMI_VERSION = "3.272.0"  # the SDK pinned in constraints.txt; CLI and SDK share versions
+DEFAULT_FILE_PATHS: tuple[str, ...] = ("stacks/**", "shared/**", "functions/**", "constraints.txt")
+DEFAULT_SOURCE_OBJECT_KEY = "source/regionflow.zip"
+# A manual approval action waits at most 7 days (CodePipeline quotas); 5 minutes is its minimum.
+APPROVAL_TIMEOUT_RANGE = (5, 10080)
+
+STACK_NAME_PATTERN = re.compile(rf"^{ORGANIZATION}/(?P<project>[A-Za-z0-9._-]+)/(?P<stack>[A-Za-z0-9._-]+)$")
+REPOSITORY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+BRANCH_PATTERN = re.compile(r"^[A-Za-z0-9._/-]{1,255}$")
+VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")
+KMS_KEY_ARN_PATTERN = re.compile(
+    r"^arn:aws:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
+S3_BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+OBJECT_KEY_PATTERN = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,1024}\.zip$")
+
+# The longest purpose the pipeline stack uses per kind of name (see components/pipeline/).
+PIPELINE_LONGEST_NAMES: dict[NameKind, str] = {
+    NameKind.IAM_ROLE: "update-pipeline",
+    NameKind.IAM_POLICY: "deploy-boundary",
+    NameKind.CODEBUILD_PROJECT: "update-pipeline",
+    NameKind.CODEPIPELINE: "pipeline",
+    NameKind.CODESTAR_CONNECTION: "github",
+}
+
+
+@dataclass(frozen=True)
+class StackRef:
+    """A regional stack the pipeline deploys: its qualified name, project folder and region."""
+
+    qualified_name: str  # organization/<project>/<stack>
+    project: str
+    stack: str
+    folder: str  # the project's folder relative to the repository root, e.g. "stacks/secondary"
+    region: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.project}/{self.stack}"
+
+
+@dataclass(frozen=True)
+class GitHubSourceConfig:
+    repository: str  # owner/name
+    branch: str
+    file_paths: tuple[str, ...]
+
+    @property
+    def url(self) -> str:
+        return f"https://github.com/{self.repository}.git"
+
+
+@dataclass(frozen=True)
+class S3SourceConfig:
+    object_key: str  # a zip in the primary region's artifact bucket
+
+
+@dataclass(frozen=True)
+class StateBackendConfig:
+    url: str
+    bucket: str
+    region: str
+    state_key_arn: str
+    secrets_provider: str
+    secrets_key_arn: str
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    project: str
+    stack: str
+    environment: str
+    region: str  # the home region: the primary stack's region, where the pipeline lives
+    account_id: str  # the account of the state backend, which the pipeline deploys into
+    name_prefix: str
+    owner: str
+    cost_center: str
+    primary: StackRef
+    secondaries: tuple[StackRef, ...]
+    source_kind: SourceKind
+    github: GitHubSourceConfig | None
+    s3: S3SourceConfig | None
+    pulumi_version: str
+    backend: StateBackendConfig
+    approval_timeout_minutes: int
+    update_pipeline: bool
+    drift_detection: bool
+    notification_email: str | None
+    log_retention_days: int
+    repo_root: Path
+
+    @property
+    def namer(self) -> Namer:
+        return Namer(self.name_prefix, self.environment, self.region)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{ORGANIZATION}/{self.project}/{self.stack}"
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return (self.primary.region, *(s.region for s in self.secondaries))
+
+    def tags(self) -> dict[str, str]:
+        return default_tags(
+            project=self.project,
+            environment=self.environment,
+            owner=self.owner,
+            cost_center=self.cost_center,
+            stack=f"{self.project}/{self.stack}",
+            region=self.region,
+        )
+
+
+def _boolean(reader: ConfigReader, name: str, default: bool) -> bool:
+    raw = reader.raw(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise ConfigError(reader.key(name), f"{raw!r} is not true or false", reader.set_hint(name, str(default).lower()))
+
+
+def _json(reader: ConfigReader, name: str, raw: str, example: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigError(reader.key(name), "must be structured config (a YAML list)", example) from None
+
+
+class _Stacks:
+    """The repository's stacks by qualified name, to check that configured stacks exist."""
+
+    def __init__(self, repo_root: Path) -> None:
+        self.folders: dict[str, str] = {}
+        for target in discover_stacks(repo_root / "stacks"):
+            self.folders[target.qualified_name] = target.project_dir.relative_to(repo_root).as_posix()
+
+    def resolve(self, reader: ConfigReader, key_name: str, value: str, region: str) -> StackRef:
+        match = STACK_NAME_PATTERN.match(value)
+        if match is None:
+            raise ConfigError(
+                reader.key(key_name),
+                f"{value!r} is not a stack name of the self-managed backend",
+                f"use {ORGANIZATION}/<project>/<stack>, e.g. {ORGANIZATION}/regionflow-secondary/prod-eu-west-1",
+            )
+        folder = self.folders.get(value)
+        if folder is None:
+            raise ConfigError(
+                reader.key(key_name),
+                f"{value!r} has no stacks/<folder>/Pulumi.{match['stack']}.yaml in the repository",
+                "add the stack's config file or correct the name",
+            )
+        return StackRef(value, match["project"], match["stack"], folder, region)
+
+
+def _secondaries(reader: ConfigReader, stacks: _Stacks, home: str) -> tuple[StackRef, ...]:
+    name = "secondaryStacks"
+    example = (
+        f"run `pulumi config set --path '{name}[0].stack' {ORGANIZATION}/regionflow-secondary/prod-eu-west-1` "
+        f"and `pulumi config set --path '{name}[0].region' eu-west-1`"
+    )
+    raw = reader.raw(name)
+    if raw is None:
+        return ()
+    entries = _json(reader, name, raw, example)
+    if not isinstance(entries, list):
+        raise ConfigError(reader.key(name), "must be a list of {stack, region} entries", example)
+    refs: list[StackRef] = []
+    for index, entry in enumerate(entries):
+        key_name = f"{name}[{index}]"
+        if not isinstance(entry, dict) or set(entry) != {"stack", "region"}:
+            raise ConfigError(reader.key(key_name), "must have exactly the keys stack and region", example)
+        stack, region = entry["stack"], entry["region"]
+        if not isinstance(region, str) or region not in SUPPORTED_REGIONS:
+            raise ConfigError(
+                reader.key(f"{key_name}.region"),
+                f"{region!r} is not an AWS region with CodePipeline, CodeBuild and Lambda",
+                "set it to the region the secondary stack deploys, e.g. eu-west-1",
+            )
+        if region == home:
+            raise ConfigError(
+                reader.key(f"{key_name}.region"),
+                f"{region!r} is the home region; the primary stack deploys it",
+                "remove this entry or give the stack of another region",
+            )
+        if not isinstance(stack, str):
+            raise ConfigError(reader.key(f"{key_name}.stack"), "must be a string", example)
+        refs.append(stacks.resolve(reader, f"{key_name}.stack", stack, region))
+    for kind, values in (("region", [r.region for r in refs]), ("stack", [r.qualified_name for r in refs])):
+        duplicates = sorted({v for v in values if values.count(v) > 1})
+        if duplicates:
+            raise ConfigError(
+                reader.key(name),
+                f"{kind} {', '.join(duplicates)} is listed more than once",
+                f"give each secondary region exactly one entry (one {kind} per entry)",
+            )
+    return tuple(refs)
+
+
+def _kms_key_arn(reader: ConfigReader, name: str, what: str) -> str:
+    example = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    value = reader.required(name, example, what)
+    return reader.matching(name, value, KMS_KEY_ARN_PATTERN, "it must be a KMS key ARN (not an alias)", example)
+
+
+def _backend(reader: ConfigReader, account_from: Callable[[str, str], str]) -> StateBackendConfig:
+    url_example = "'s3://rflow-prod-use1-pulumi-state-123456789012?region=us-east-1&awssdk=v2'"
+    url = reader.required("stateBackendUrl", url_example, "the state bucket URL `regionflow bootstrap` printed")
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    region = (query.get("region") or [""])[0]
+    if parsed.scheme != "s3" or not S3_BUCKET_PATTERN.match(parsed.netloc) or parsed.path not in ("", "/"):
+        raise ConfigError(
+            reader.key("stateBackendUrl"),
+            f"{url!r} is not an S3 backend URL",
+            f"use the s3://<bucket>?region=<region> URL `regionflow bootstrap` printed, e.g. {url_example}",
+        )
+    if region not in SUPPORTED_REGIONS:
+        raise ConfigError(
+            reader.key("stateBackendUrl"),
+            f"{url!r} names no supported region (?region=...)",
+            f"add the bucket's region, e.g. {url_example}",
+        )
+    state_key = _kms_key_arn(reader, "stateKeyArn", "the state bucket's KMS key ARN `regionflow bootstrap` printed")
+    provider_example = "'awskms://alias/rflow-prod-use1-pulumi-secrets?region=us-east-1'"
+    provider = reader.required("secretsProvider", provider_example, "the awskms:// secrets provider of the stacks")
+    parsed_provider = urlparse(provider)
+    if parsed_provider.scheme != "awskms" or not (parsed_provider.netloc or parsed_provider.path.strip("/")):
+        raise ConfigError(
+            reader.key("secretsProvider"),
+            f"{provider!r} is not an awskms:// secrets provider",
+            f"use the provider `regionflow bootstrap` printed, e.g. {provider_example}",
+        )
+    secrets_key = _kms_key_arn(reader, "secretsKeyArn", "the ARN of the secrets provider's KMS key")
+    account = account_from("stateKeyArn", state_key)
+    if account_from("secretsKeyArn", secrets_key) != account:
+        raise ConfigError(
+            reader.key("secretsKeyArn"),
+            "is in another account than stateKeyArn",
+            "use the two keys `regionflow bootstrap` created in this account",
+        )
+    return StateBackendConfig(url, parsed.netloc, region, state_key, provider, secrets_key)
+
+
+def load_pipeline_config(
+    *,
+    repo_root: Path,
+    project: str | None = None,
+    stack: str | None = None,
+    get: ConfigGetter | None = None,
+    aws_region: str | None = None,
+) -> PipelineConfig:
+    """Read and validate the pipeline stack's config; raise :class:`ConfigError` on the first problem."""
+    project = project or pulumi.get_project()
+    stack = stack or pulumi.get_stack()
+    reader = ConfigReader(project, get or pulumi_config_getter())
+    if get is None and aws_region is None:
+        aws_region = pulumi.Config("aws").get("region")
+
+    environment = reader.matching(
+        "environment",
+        reader.required("environment", "prod", "the environment name"),
+        ENVIRONMENT_PATTERN,
+        "use 2-10 lowercase letters or digits, starting with a letter",
+        "prod",
+    )
+    region = reader.region("region")
+    if aws_region and aws_region != region:
+        raise ConfigError(
+            "aws:region",
+            f"{aws_region!r} differs from {reader.key('region')} {region!r}",
+            f"run `pulumi config set aws:region {region}`: the pipeline lives in the home region",
+        )
+    name_prefix = reader.matching(
+        "namePrefix",
+        reader.raw("namePrefix") or "rflow",
+        NAME_PREFIX_PATTERN,
+        "use lowercase letters, digits and hyphens, starting with a letter",
+        "rflow",
+    )
+    _check_names(reader, name_prefix, environment, region)
+    owner = reader.tag_value("owner", "platform-team", "the owning team, used in the Owner tag")
+    cost_center = reader.tag_value("costCenter", "cc-1234", "the cost center, used in the CostCenter tag")
+
+    stacks = _Stacks(repo_root)
+    primary = stacks.resolve(
+        reader,
+        "primaryStack",
+        reader.required("primaryStack", f"{ORGANIZATION}/regionflow-primary/prod", "the primary regional stack"),
+        region,
+    )
+    secondaries = _secondaries(reader, stacks, region)
+    for ref in (primary, *secondaries):
+        if ref.folder == "stacks/pipeline":
+            raise ConfigError(
+                reader.key("primaryStack" if ref is primary else "secondaryStacks"),
+                f"{ref.qualified_name} is the pipeline stack itself",
+                "list regional stacks only",
+            )
+
+    source_kind_raw = reader.raw("sourceKind") or "github"
+    if source_kind_raw not in ("github", "s3"):
+        raise ConfigError(
+            reader.key("sourceKind"), f"{source_kind_raw!r} is not github or s3", "set it to github or s3"
+        )
+    source_kind: SourceKind = "github" if source_kind_raw == "github" else "s3"
+    github: GitHubSourceConfig | None = None
+    s3: S3SourceConfig | None = None
+    if source_kind == "github":
+        repository = reader.matching(
+            "repository",
+            reader.required("repository", "acme/regionflow", "the GitHub repository as owner/name"),
+            REPOSITORY_PATTERN,
+            "it must be owner/name",
+            "acme/regionflow",
+        )
+        branch = reader.matching(
+            "branch", reader.raw("branch") or "main", BRANCH_PATTERN, "it must be a branch name", "main"
+        )
+        file_paths: tuple[str, ...] = DEFAULT_FILE_PATHS
+        if reader.raw("filePaths") is not None:
+            file_paths = tuple(reader.string_list("filePaths", "'stacks/**'", "file-path filters of the trigger"))
+            if len(file_paths) > 8:  # CodePipeline accepts at most 8 file-path includes per push filter
+                raise ConfigError(reader.key("filePaths"), f"has {len(file_paths)} entries", "use at most 8 globs")
+        github = GitHubSourceConfig(repository, branch, file_paths)
+    else:
+        object_key = reader.matching(
+            "sourceObjectKey",
+            reader.raw("sourceObjectKey") or DEFAULT_SOURCE_OBJECT_KEY,
+            OBJECT_KEY_PATTERN,
+            "it must be an S3 object key ending in .zip",
+            DEFAULT_SOURCE_OBJECT_KEY,
+        )
+        s3 = S3SourceConfig(object_key)
+
+    def account_from(key_name: str, arn: str) -> str:
+        match = KMS_KEY_ARN_PATTERN.match(arn)
+        assert match is not None  # checked by _kms_key_arn
+        return match["account"]
+
+    backend = _backend(reader, account_from)
+    version = reader.matching(
+        "pulumiVersion",
+        reader.raw("pulumiVersion") or DEFAULT_PULUMI_VERSION,
+        VERSION_PATTERN,
+        "pin an exact Pulumi CLI version like 3.272.0",
+        DEFAULT_PULUMI_VERSION,
+    )
+    return PipelineConfig(
+        project=project,
+        stack=stack,
+        environment=environment,
+        region=region,
+        account_id=account_from("stateKeyArn", backend.state_key_arn),
+        name_prefix=name_prefix,
+        owner=owner,
+        cost_center=cost_center,
+        primary=primary,
+        secondaries=secondaries,
+        source_kind=source_kind,
+        github=github,
+        s3=s3,
+        pulumi_version=version,
+        backend=backend,
+        approval_timeout_minutes=reader.integer(
+            "approvalTimeoutMinutes", 1440, minimum=APPROVAL_TIMEOUT_RANGE[0], maximum=APPROVAL_TIMEOUT_RANGE[1]
+        ),
+        update_pipeline=_boolean(reader, "updatePipeline", False),
+        drift_detection=_boolean(reader, "driftDetection", True),
+        notification_email=reader.email("notificationEmail"),
+        log_retention_days=reader.choice("logRetentionDays", 30, LOG_RETENTION_DAYS),
+        repo_root=repo_root,
+    )
+
+
+def _check_names(reader: ConfigReader, name_prefix: str, environment: str, region: str) -> None:
+    # Imported here: the drift component imports pulumi_aws, which config validation should not pay for
+    # unless it gets this far.
+    from regionflow.components.pipeline.drift import DRIFT_LONGEST_NAMES
+
+    namer = Namer(name_prefix, environment, region)
+    longest = {**DRIFT_LONGEST_NAMES}
+    for kind, purpose in PIPELINE_LONGEST_NAMES.items():
+        if kind not in longest or len(purpose) > len(longest[kind]):
+            longest[kind] = purpose
+    try:
+        namer.check_limits(longest)
+    except NameTooLongError as error:
+        raise ConfigError(
+            reader.key("namePrefix"),
+            f"{name_prefix!r} makes a name too long: {error}",
+            f"shorten namePrefix by {-min(namer.headroom(k, p) for k, p in longest.items())} characters or more",
+        ) from None
