@@ -529,3 +529,50 @@ def test_every_resource_is_a_child_of_its_component(result: StackResult) -> None
         while owner is not None and owner not in components:
             owner = by_urn[owner].parent if owner in by_urn else None
         assert owner is not None, f"{resource.name} is outside the components"
+
+
+# -- scale ----------------------------------------------------------------------------------------
+
+TWENTY_REGIONS = (
+    "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1", "eu-west-1", "eu-west-2",
+    "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
+    "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "me-south-1", "af-south-1", "il-central-1",
+)  # fmt: skip
+# PutDashboard rejects a body over 1 MB and a dashboard over 500 widgets (CloudWatch API reference, PutDashboard).
+DASHBOARD_BODY_LIMIT = 1_000_000
+DASHBOARD_WIDGET_LIMIT = 500
+
+
+def test_twenty_secondary_regions_get_their_alarms_in_region_and_a_dashboard_within_limits(
+    tmp_path: Path,
+) -> None:
+    regions = (HOME, *TWENTY_REGIONS)
+    loggers = []
+    for region in regions:
+        base = Namer("rflow", "prod", region).base
+        loggers.append(
+            {
+                "region": region,
+                "function_name": f"{base}-deploy-logger",
+                "dlq_arn": f"arn:aws:sqs:{region}:{ACCOUNT}:{base}-deploy-logger-dlq",
+                "topic_arn": f"arn:aws:sns:{region}:{ACCOUNT}:{base}-deploy-events",
+            }
+        )
+    spec = _spec({}, email=None) | {"loggers": loggers}
+    spec["builds"] = [b for b in spec["builds"] if not b["label"].startswith("deploy-")] + [
+        {"label": f"deploy-{r}", "region": r, "project_name": f"rflow-prod-use1-deploy-{r}"} for r in regions
+    ]
+    scaled = run_program(tmp_path, spec)
+
+    found = alarms(scaled)
+    assert len(found) == 1 + len(BUILD_LABELS) + len(regions) + 3 * len(regions) == 88
+    assert {a.region for a in found} == set(regions)
+    for alarm in found:
+        assert ARN.match(alarm.inputs["alarmActions"][0])["region"] == alarm.region  # type: ignore[index]
+        assert alarm.outputs["arn"].startswith(f"arn:aws:cloudwatch:{alarm.region}:")
+    assert len({a.inputs["name"] for a in found}) == len(found)
+    body = one(scaled, "aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"]
+    widgets = json.loads(body)["widgets"]
+    assert len(widgets) == 1 + len(BUILD_LABELS) + 2 * len(regions) <= DASHBOARD_WIDGET_LIMIT
+    assert len(body.encode()) < DASHBOARD_BODY_LIMIT
+    assert {w["properties"]["region"] for w in widgets} == set(regions)
