@@ -451,3 +451,25 @@ def test_pipeline_artifacts_without_cmk_fails() -> None:
     props = _pipeline()
     props["artifactStores"][0].pop("encryptionKey")
     assert len(violations("pipeline-artifacts-cmk", [record(rules.PIPELINE, "p", props)])) == 1
+
+
+def _boundary_setup(attach: bool) -> list[RecordedResource]:
+    arn = "arn:aws:iam::123456789012:policy/rflow-prod-use1-deploy-boundary"
+    cap = policy_json({"Effect": "Allow", "Action": ["iam:Pass*", "iam:Get*"], "Resource": ROLE_ARN})
+    resources = [
+        record("aws:iam/policy:Policy", "boundary", {"policy": cap, "arn": arn}),
+        record("aws:iam/role:Role", "role", {"name": "r", "permissionsBoundary": arn, "arn": ROLE_ARN}),
+    ]
+    if attach:
+        resources.append(
+            record("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "grant", {"role": "r", "policyArn": arn})
+        )
+    return resources
+
+
+def test_permissions_boundary_caps_passrole_without_granting_it() -> None:
+    # Used only as a boundary, the policy grants nothing: the role's own policies carry the condition.
+    assert violations("iam-passrole-conditioned", _boundary_setup(attach=False)) == []
+    # Attached as a grant as well, the same document must condition PassRole.
+    (found,) = violations("iam-passrole-conditioned", _boundary_setup(attach=True))
+    assert found.urn.endswith("::boundary")

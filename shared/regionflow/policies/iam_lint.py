@@ -255,6 +255,12 @@ def run_lint(manifests_dir: Path, exceptions_path: Path, out: TextIO, *, verbose
             print(f"excepted: {finding.stack}: {finding.line()} -- {exception.reason}", file=out)
     for exception in result.stale:
         print(f"warning: exception {exception.issue} ({exception.kind or 'any kind'}) matched no finding", file=out)
+    by_issue: dict[str, int] = {}
+    for finding in result.unexpected:
+        by_issue[finding.issue] = by_issue.get(finding.issue, 0) + 1
+    if by_issue:
+        ranked = sorted(by_issue.items(), key=lambda item: (-item[1], item[0]))
+        print("unexpected by issue: " + ", ".join(f"{issue} {count}" for issue, count in ranked), file=out)
     print(
         f"IAM lint: {result.documents} policy documents in {result.stacks} stacks, {len(result.findings)} findings, "
         f"{len(result.excepted)} excepted, {len(result.unexpected)} unexpected",

@@ -271,6 +271,47 @@ def _passrole_conditioned(resource_type: str, props: Mapping[str, Any]) -> Itera
             yield f"{label}: iam:PassRole without an iam:PassedToService condition lets the role go to any service"
 
 
+MANAGED_POLICY = "aws:iam/policy:Policy"
+ROLE = "aws:iam/role:Role"
+POLICY_ATTACHMENTS = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+)
+
+
+def _boundary_only(policy: PolicyResource, resources: list[PolicyResource]) -> bool:
+    """A managed policy used only as a permissions boundary.
+
+    A boundary grants nothing: it caps what the role's own policies grant (IAM user guide,
+    "Permissions boundaries for IAM entities"), so the PassRole condition belongs in those policies,
+    which this rule checks. Once the policy is also attached as a grant, it is checked like any other.
+    """
+    arn = _safe(policy, "arn")
+    identities = {arn} if arn else set()
+    roles = _of_type(resources, ROLE)
+    if not any(_refers_to(role, "permissionsBoundary", policy, identities) for role in roles):
+        return False
+    attached = any(
+        _refers_to(a, "policyArn", policy, identities) for t in POLICY_ATTACHMENTS for a in _of_type(resources, t)
+    )
+    managed = any(arn and arn in as_list(_safe(role, "managedPolicyArns")) for role in roles)
+    return not (attached or managed)
+
+
+def _passrole_stack(args: StackValidationArgs, report: ReportViolation) -> None:
+    for resource in args.resources:
+        if resource.resource_type == MANAGED_POLICY and _boundary_only(resource, args.resources):
+            continue
+        try:
+            messages = list(_passrole_conditioned(resource.resource_type, resource.props))
+        except UnknownValueError:
+            continue  # a document that is unknown during preview is checked at `pulumi up`
+        for message in messages:
+            report(message, resource.urn)
+
+
 def _policy_bearing(check: Callable[[str, Mapping[str, Any]], Iterable[str]]) -> Callable[..., None]:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         for message in check(args.resource_type, args.props):
@@ -619,11 +660,12 @@ def build_policies() -> list[Any]:
             enforcement_level=MANDATORY,
             validate=_policy_bearing(_wildcard_resources),
         ),
-        ResourceValidationPolicy(
-            name="iam-passrole-conditioned",
-            description="iam:PassRole is always conditioned on iam:PassedToService.",
-            enforcement_level=MANDATORY,
-            validate=_policy_bearing(_passrole_conditioned),
+        # A stack rule: a managed policy used only as a permissions boundary grants nothing.
+        _stack_policy(
+            "iam-passrole-conditioned",
+            "iam:PassRole is always conditioned on iam:PassedToService.",
+            MANDATORY,
+            _passrole_stack,
         ),
         ResourceValidationPolicy(
             name="required-tags",
