@@ -29,7 +29,8 @@ ACCOUNT = "123456789012"
 HOME = "us-east-1"
 PIPELINE = "rflow-prod-use1-pipeline"
 SECONDARIES = ("eu-west-1", "ap-southeast-2")
-BUILD_LABELS = ("build", "preview", "security-scan")
+# Labels as the pipeline names its projects; alarm names use them lower-cased and hyphenated.
+BUILD_LABELS = ("Build", "Preview", "SecurityScan Bandit")
 ARN = re.compile(r"^arn:aws:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d{12}|):(?P<resource>.+)$")
 
 # What AWS documents for each namespace (module docstring of regionflow.components.pipeline.monitoring).
@@ -87,9 +88,12 @@ def _spec(regional: dict[str, StackResult], *, email: str | None, notification_r
         for r in regional.values()
     ]
     regions = [HOME, *SECONDARIES]
-    builds = [{"label": label, "region": HOME, "project_name": f"rflow-prod-use1-{label}"} for label in BUILD_LABELS]
+    builds = [
+        {"label": label, "region": HOME, "project_name": f"rflow-prod-use1-{label.lower().replace(' ', '-')}"}
+        for label in BUILD_LABELS
+    ]
     builds += [
-        {"label": f"deploy-{region}", "region": region, "project_name": f"rflow-prod-use1-deploy-{region}"}
+        {"label": f"Deploy {region}", "region": region, "project_name": f"{Namer('rflow', 'prod', region).base}-deploy"}
         for region in regions
     ]
     return {
@@ -407,6 +411,15 @@ def test_alarms_watch_documented_metrics_in_their_own_region(result: StackResult
         assert ARN.match(alarm.outputs["arn"])["region"] == alarm.region  # type: ignore[index]
 
 
+def test_alarm_names_carry_their_regions_base_and_a_name_safe_label(result: StackResult) -> None:
+    names = {a.inputs["name"]: a.region for a in alarms(result)}
+    for name, region in names.items():
+        assert re.fullmatch(rf"{Namer('rflow', 'prod', region).base}-[a-z0-9-]+", name), name
+    assert names["rflow-prod-use1-securityscan-bandit-failed-builds"] == HOME
+    assert names["rflow-prod-euw1-deploy-eu-west-1-failed-builds"] == "eu-west-1"
+    assert names["rflow-prod-apse2-deploy-logger-dlq-not-empty"] == "ap-southeast-2"
+
+
 def test_queue_names_are_the_dlq_names_not_arns(result: StackResult) -> None:
     queues = [a.inputs["dimensions"]["QueueName"] for a in alarms(result) if a.inputs["namespace"] == "AWS/SQS"]
     assert sorted(queues) == sorted(f"{Namer('rflow', 'prod', r).base}-deploy-logger-dlq" for r in (HOME, *SECONDARIES))
@@ -463,7 +476,9 @@ def test_regional_topics_and_keys_admit_the_alarms_that_notify_them(
     ("change", "message"),
     [
         ({"builds": [("deploy-sa-east-1", "sa-east-1")]}, "sa-east-1 have no alarm topic there"),
-        ({"builds": [("build", HOME), ("build", HOME)]}, "repeated: build"),
+        ({"builds": [("build", HOME), ("build", HOME)]}, "repeated: 'build'"),
+        ({"builds": [("Deploy us-east-1", HOME), ("deploy-us-east-1", HOME)]}, "repeated: 'deploy-us-east-1'"),
+        ({"builds": [("!!", HOME)]}, "repeated: ''"),
         ({"region": "eu-west-1"}, "differs from the namer's region"),
     ],
 )
@@ -514,7 +529,7 @@ def test_dashboard_has_a_widget_per_build_and_per_region_each_naming_its_region(
         cell = (widget["x"], widget["y"])
         assert cell not in cells
         cells.add(cell)
-    deploys = [w for w in widgets if w["properties"]["title"].startswith("deploy-")]
+    deploys = [w for w in widgets if w["properties"]["title"].startswith("Deploy ")]
     assert sorted(w["properties"]["region"] for w in deploys) == sorted((HOME, *SECONDARIES))
 
 
@@ -559,8 +574,9 @@ def test_twenty_secondary_regions_get_their_alarms_in_region_and_a_dashboard_wit
             }
         )
     spec = _spec({}, email=None) | {"loggers": loggers}
-    spec["builds"] = [b for b in spec["builds"] if not b["label"].startswith("deploy-")] + [
-        {"label": f"deploy-{r}", "region": r, "project_name": f"rflow-prod-use1-deploy-{r}"} for r in regions
+    spec["builds"] = [b for b in spec["builds"] if not b["label"].startswith("Deploy ")] + [
+        {"label": f"Deploy {r}", "region": r, "project_name": f"{Namer('rflow', 'prod', r).base}-deploy"}
+        for r in regions
     ]
     scaled = run_program(tmp_path, spec)
 

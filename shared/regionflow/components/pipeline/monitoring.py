@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,11 @@ class BuildProjectTarget:
     region: str
     project_name: pulumi.Input[str]
 
+    @property
+    def slug(self) -> str:
+        """The label as it appears in resource names: "Deploy eu-west-1" -> "deploy-eu-west-1"."""
+        return re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-")
+
 
 @dataclass(frozen=True)
 class RegionalLoggerTarget:
@@ -88,10 +94,13 @@ class PipelineMonitoringArgs:
     def __post_init__(self) -> None:
         if self.region != self.namer.region:
             raise ValueError(f"region {self.region!r} differs from the namer's region {self.namer.region!r}")
-        labels = [b.label for b in self.build_projects]
-        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        slugs = [b.slug for b in self.build_projects]
+        duplicates = sorted({slug for slug in slugs if slugs.count(slug) > 1 or not slug})
         if duplicates:
-            raise ValueError(f"build project labels must be unique; repeated: {', '.join(duplicates)}")
+            raise ValueError(
+                f"build project labels must be unique (and hold a letter or digit) in names; repeated: "
+                f"{', '.join(repr(d) for d in duplicates)}"
+            )
         logger_regions = [t.region for t in self.loggers]
         if len(set(logger_regions)) != len(logger_regions):
             raise ValueError(f"one logger per region expected, got regions {logger_regions}")
@@ -318,7 +327,7 @@ def alarm_specs(args: PipelineMonitoringArgs) -> list[AlarmSpec]:
     for build in args.build_projects:
         specs.append(
             AlarmSpec(
-                purpose=f"{build.label}-failed-builds",
+                purpose=f"{build.slug}-failed-builds",
                 region=build.region,
                 namespace="AWS/CodeBuild",
                 metric_name="FailedBuilds",
