@@ -20,7 +20,7 @@ from offline_support import as_list, of_type, one, policy_of, statement
 
 from regionflow.components.artifact_store import KEY_ACCOUNT_ACTIONS
 from regionflow.components.pipeline import monitoring, notifications
-from regionflow.naming import Namer
+from regionflow.naming import Namer, NameTooLongError
 from regionflow.offline.discovery import StackTarget
 from regionflow.offline.mocks import RecordedResource
 from regionflow.offline.runner import StackResult, run_stack
@@ -51,7 +51,7 @@ from regionflow.components.pipeline.monitoring import (
     BuildProjectTarget, PipelineMonitoring, PipelineMonitoringArgs, RegionalLoggerTarget,
 )
 from regionflow.components.pipeline.notifications import PipelineNotifications, PipelineNotificationsArgs
-from regionflow.naming import Namer
+from regionflow.naming import Namer, NameTooLongError
 
 spec = json.loads({spec!r})
 namer = Namer("rflow", "prod", spec["home"])
@@ -592,3 +592,11 @@ def test_twenty_secondary_regions_get_their_alarms_in_region_and_a_dashboard_wit
     assert len(widgets) == 1 + len(BUILD_LABELS) + 2 * len(regions) <= DASHBOARD_WIDGET_LIMIT
     assert len(body.encode()) < DASHBOARD_BODY_LIMIT
     assert {w["properties"]["region"] for w in widgets} == set(regions)
+
+
+def test_longest_names_fit_and_an_overlong_prefix_fails_before_any_resource() -> None:
+    longest = monitoring.MONITORING_LONGEST_NAMES | notifications.NOTIFICATIONS_LONGEST_NAMES
+    Namer("rflow", "prod", "ap-southeast-2").check_limits(longest)
+    # Event rule names stop at 64 characters: 40 + "-prod-apse2-" + "pipeline-succeeded" is 70.
+    with pytest.raises(NameTooLongError, match="event_rule"):
+        Namer("p" * 40, "prod", "ap-southeast-2").check_limits(longest)

@@ -58,6 +58,13 @@ TREAT_MISSING_DATA = "notBreaching"
 WIDGET_WIDTH = 12
 WIDGET_HEIGHT = 6
 DASHBOARD_COLUMNS = 24
+# Longest fixed names this component makes (alarm names also hold a build label; CloudWatch allows 255),
+# for Namer.check_limits during config validation.
+MONITORING_LONGEST_NAMES: dict[NameKind, str] = {
+    NameKind.EVENT_RULE: "pipeline-succeeded",
+    NameKind.DASHBOARD: "pipeline",
+    NameKind.CLOUDWATCH_ALARM: "deploy-logger-dlq-not-empty",
+}
 
 
 @dataclass(frozen=True)
