@@ -57,8 +57,8 @@ ACCOUNT_TOPIC_ACTIONS: tuple[str, ...] = (
 EVENTS_SERVICE = "events.amazonaws.com"
 NOTIFICATIONS_SERVICE = "codestar-notifications.amazonaws.com"
 # Longest names this component makes, for Namer.check_limits during config validation.
-# (The key alias uses the same purpose under "alias/", within KMS's 256 characters whenever the topic
-# name fits SNS's 256; Namer.check_limits checks plain names, so the alias is not listed.)
+# The key alias ("alias/" + the topic's name) is not listed: Namer.check_limits checks plain names, and
+# KMS's 256-character alias limit is far above what the event rules' 64 characters already allow.
 NOTIFICATIONS_LONGEST_NAMES: dict[NameKind, str] = {NameKind.SNS_TOPIC: TOPIC_PURPOSE}
 
 
