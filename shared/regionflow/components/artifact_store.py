@@ -66,6 +66,17 @@ ABORT_INCOMPLETE_UPLOADS_DAYS = 7
 ALARM_PUBLISHER_KEY_ACTIONS: tuple[str, ...] = ("kms:GenerateDataKey*", "kms:Decrypt")
 
 
+def account_administers_key(account_id: pulumi.Input[str]) -> iam.Statement:
+    """Key-policy statement delegating the key to the account's IAM policies, with explicit actions."""
+    account_root = pulumi.Output.concat("arn:", PARTITION, ":iam::", account_id, ":root")
+    return iam.Statement(
+        sid="AccountAdministersKeyThroughIam",
+        principals=[iam.Principal("AWS", [account_root])],
+        actions=KEY_ACCOUNT_ACTIONS,
+        kind="resource",
+    )
+
+
 def alarm_arn_pattern(namer: Namer, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
     """ARNs of the stack family's CloudWatch alarms in the namer's region: their names start with its base."""
     return pulumi.Output.concat(
@@ -122,7 +133,6 @@ class ArtifactStore(pulumi.ComponentResource):
         super().__init__("regionflow:components:ArtifactStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         namer = args.namer
-        account_root = pulumi.Output.concat("arn:", PARTITION, ":iam::", args.account_id, ":root")
         # Only this stack family's log groups may use the key through CloudWatch Logs.
         log_group_arns = pulumi.Output.concat(
             "arn:", PARTITION, ":logs:", args.region, ":", args.account_id, ":log-group:/aws/*/", namer.base, "-*"
@@ -136,12 +146,7 @@ class ArtifactStore(pulumi.ComponentResource):
             deletion_window_in_days=30,
             policy=iam.policy_document(
                 [
-                    iam.Statement(
-                        sid="AccountAdministersKeyThroughIam",
-                        principals=[iam.Principal("AWS", [account_root])],
-                        actions=KEY_ACCOUNT_ACTIONS,
-                        kind="resource",
-                    ),
+                    account_administers_key(args.account_id),
                     iam.Statement(
                         sid="CloudWatchLogsEncryptsOwnLogGroups",
                         principals=[iam.Principal("Service", [f"logs.{args.region}.amazonaws.com"])],
