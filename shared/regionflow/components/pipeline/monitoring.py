@@ -374,6 +374,10 @@ def alarm_specs(args: PipelineMonitoringArgs) -> list[AlarmSpec]:
     return specs
 
 
+def _metrics(namespace: str, dimension: str, value: pulumi.Input[str], *names: str) -> list[list[Any]]:
+    return [[namespace, name, dimension, value] for name in names]
+
+
 def _metric_widget(title: str, region: str, metrics: list[list[Any]], stat: str) -> dict[str, Any]:
     return {
         "type": "metric",
@@ -409,10 +413,7 @@ def dashboard_body(args: PipelineMonitoringArgs) -> dict[str, Any]:
             _metric_widget(
                 f"{build.label} ({build.region}): builds",
                 build.region,
-                [
-                    ["AWS/CodeBuild", "SucceededBuilds", "ProjectName", build.project_name],
-                    ["AWS/CodeBuild", "FailedBuilds", "ProjectName", build.project_name],
-                ],
+                _metrics("AWS/CodeBuild", "ProjectName", build.project_name, "SucceededBuilds", "FailedBuilds"),
                 "Sum",
             )
         )
@@ -422,9 +423,7 @@ def dashboard_body(args: PipelineMonitoringArgs) -> dict[str, Any]:
                 f"Deployment logger ({logger.region})",
                 logger.region,
                 [
-                    ["AWS/Lambda", "Invocations", "FunctionName", logger.function_name],
-                    ["AWS/Lambda", "Errors", "FunctionName", logger.function_name],
-                    ["AWS/Lambda", "Throttles", "FunctionName", logger.function_name],
+                    *_metrics("AWS/Lambda", "FunctionName", logger.function_name, "Invocations", "Errors", "Throttles"),
                     [
                         "AWS/SQS",
                         "ApproximateNumberOfMessagesVisible",

@@ -34,7 +34,7 @@ import pulumi_aws as aws
 from regionflow import iam
 from regionflow.components.artifact_store import (
     ALARM_PUBLISHER_KEY_ACTIONS,
-    KEY_ACCOUNT_ACTIONS,
+    account_administers_key,
     cloudwatch_alarms_statement,
 )
 from regionflow.naming import NameKind, Namer
@@ -103,12 +103,7 @@ class PipelineNotifications(pulumi.ComponentResource):
         source_account = iam.Condition("StringEquals", "aws:SourceAccount", [args.account_id])
 
         key_statements = [
-            iam.Statement(
-                sid="AccountAdministersKeyThroughIam",
-                principals=[iam.Principal("AWS", [account_root])],
-                actions=KEY_ACCOUNT_ACTIONS,
-                kind="resource",
-            ),
+            account_administers_key(args.account_id),
             # No source conditions: EventBridge does not send them to KMS (see the module docstring).
             iam.Statement(
                 sid="EventBridgeEncryptsPipelineEvents",
