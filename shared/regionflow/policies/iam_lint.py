@@ -28,7 +28,21 @@ from regionflow.policies.documents import DocumentKind, MalformedDocumentError, 
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_EXCEPTIONS = Path(__file__).with_name("iam_lint_exceptions.yaml")
-EXCEPTION_FIELDS = ("issue", "kind", "resource_type", "where", "detail", "reason")
+EXCEPTION_FIELDS = ("issue", "kind", "resource_type", "resource", "where", "detail", "reason")
+_QUOTED_KEY = re.compile(r'"([^"]+)":')
+_CONDITION_OPERATOR = re.compile(r"^(ForAllValues:|ForAnyValue:)?[A-Z][A-Za-z]+$")
+_POLICY_ELEMENTS = frozenset(
+    {"Version", "Statement", "Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource"}
+    | {"NotResource", "Condition", "AWS", "Service", "Federated"}
+)
+# Not a kind of document AWS knows: a managed policy that roles only use as their permissions boundary.
+BOUNDARY_KIND = "boundary"
+ATTACHMENT_TYPES = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+)
 
 
 class LintInputError(ValueError):
@@ -57,6 +71,7 @@ class LintException:
     reason: str
     kind: str | None = None
     resource_type: str | None = None
+    resource: str | None = None  # a regular expression searched in the URN
     where: str | None = None
     detail: str | None = None
 
@@ -66,6 +81,7 @@ class LintException:
             and self.kind in (None, finding.kind)
             and self.resource_type in (None, finding.resource_type)
             and self.where in (None, finding.where)
+            and (self.resource is None or re.search(self.resource, finding.urn) is not None)
             and (self.detail is None or re.search(self.detail, finding.detail) is not None)
         )
 
@@ -99,20 +115,28 @@ def load_exceptions(path: Path) -> list[LintException]:
         for required in ("issue", "reason"):
             if not isinstance(entry.get(required), str) or not entry[required].strip():
                 raise LintInputError(f"{where}: '{required}' is required (every exception states its reason)")
-        if entry.get("kind") is not None and entry["kind"] not in {k.value for k in DocumentKind}:
-            kinds = ", ".join(k.value for k in DocumentKind)
+        if not any(entry.get(f) for f in ("kind", "resource_type", "resource", "where", "detail")):
+            raise LintInputError(
+                f"{where}: narrow the exception with kind, resource_type, resource, where or detail; "
+                "an issue is never accepted everywhere"
+            )
+        known_kinds = [k.value for k in DocumentKind] + [BOUNDARY_KIND]
+        if entry.get("kind") is not None and entry["kind"] not in known_kinds:
+            kinds = ", ".join(known_kinds)
             raise LintInputError(f"{where}: kind {entry['kind']!r} is not one of {kinds}")
-        if entry.get("detail") is not None:
-            try:
-                re.compile(entry["detail"])
-            except re.error:
-                raise LintInputError(f"{where}: 'detail' is not a valid regular expression") from None
+        for pattern in ("detail", "resource"):
+            if entry.get(pattern) is not None:
+                try:
+                    re.compile(entry[pattern])
+                except (re.error, TypeError):
+                    raise LintInputError(f"{where}: '{pattern}' is not a valid regular expression") from None
         exceptions.append(
             LintException(
                 issue=entry["issue"],
                 reason=entry["reason"],
                 kind=entry.get("kind"),
                 resource_type=entry.get("resource_type"),
+                resource=entry.get("resource"),
                 where=entry.get("where"),
                 detail=entry.get("detail"),
             )
@@ -176,22 +200,57 @@ def as_parliament_sees_it(document: dict[str, Any], kind: DocumentKind, role_arn
 
 
 def lint_document(
-    document: dict[str, Any], kind: DocumentKind, role_arn: str | None = None
+    document: dict[str, Any], kind: DocumentKind, role_arn: str | None = None, *, boundary: bool = False
 ) -> list[tuple[str, str, str]]:
     """Parliament's findings for one document: (issue, severity, detail)."""
     # Imported here so that building the `regionflow` CLI parser does not pay for parliament's IAM data.
     import parliament
 
     _load_community_config(parliament)
+    text = json.dumps(as_parliament_sees_it(document, kind, role_arn))
     policy = parliament.analyze_policy_string(
-        json.dumps(as_parliament_sees_it(document, kind, role_arn)),
-        include_community_auditors=kind is DocumentKind.IDENTITY,
+        text, include_community_auditors=kind is DocumentKind.IDENTITY and not boundary
     )
     found: list[tuple[str, str, str]] = []
     for finding in policy.findings:
         enhanced = parliament.enhance_finding(finding)
-        found.append((enhanced.issue, str(getattr(enhanced, "severity", "")), _detail(enhanced.detail)))
+        detail = " ".join(filter(None, (_detail(enhanced.detail), _where_in(text, enhanced.location))))
+        found.append((enhanced.issue, str(getattr(enhanced, "severity", "")), detail))
     return found
+
+
+def _where_in(text: str, location: Any) -> str:
+    """What a finding points at, so an exception can name it: the actions, or the key before the column."""
+    if not isinstance(location, dict):
+        return ""
+    if location.get("actions"):
+        return f"[actions: {', '.join(str(a) for a in location['actions'])}]"
+    column = location.get("column")
+    if location.get("line") == 1 and isinstance(column, int):
+        # Parliament points at the condition operator; the condition key is the next key after it.
+        before, after = _QUOTED_KEY.findall(text[:column]), _QUOTED_KEY.findall(text[column:])
+        if before and after and _CONDITION_OPERATOR.match(before[-1]) and before[-1] not in _POLICY_ELEMENTS:
+            return f"[at {before[-1]} {after[0]}]"
+    return ""
+
+
+def boundary_only_arns(resources: Sequence[dict[str, Any]]) -> set[str]:
+    """ARNs of managed policies used as a role's permissions boundary and never attached as a grant.
+
+    A boundary grants nothing (IAM user guide, "Permissions boundaries for IAM entities"): parliament's
+    community auditors, which judge what a holder of the policy may do, do not apply to it.
+    """
+    boundaries: set[str] = set()
+    granted: set[str] = set()
+    for resource in resources:
+        inputs = resource.get("inputs") or {}
+        if resource.get("type") == "aws:iam/role:Role":
+            if isinstance(inputs.get("permissionsBoundary"), str):
+                boundaries.add(inputs["permissionsBoundary"])
+            granted.update(a for a in inputs.get("managedPolicyArns") or () if isinstance(a, str))
+        elif resource.get("type") in ATTACHMENT_TYPES and isinstance(inputs.get("policyArn"), str):
+            granted.add(inputs["policyArn"])
+    return boundaries - granted
 
 
 def collect_findings(manifests: Iterable[dict[str, Any]]) -> tuple[int, list[Finding]]:
@@ -199,6 +258,7 @@ def collect_findings(manifests: Iterable[dict[str, Any]]) -> tuple[int, list[Fin
     findings: list[Finding] = []
     for manifest in manifests:
         stack = f"{manifest.get('project')}/{manifest.get('stack')}"
+        boundaries = boundary_only_arns(manifest["resources"])
         for resource in manifest["resources"]:
             resource_type = str(resource.get("type"))
             urn = str(resource.get("urn"))
@@ -208,14 +268,13 @@ def collect_findings(manifests: Iterable[dict[str, Any]]) -> tuple[int, list[Fin
                 findings.append(Finding(stack, urn, resource_type, "?", "?", "MALFORMED_JSON", "HIGH", str(error)))
                 continue
             arn = (resource.get("outputs") or {}).get("arn")
+            arn = arn if isinstance(arn, str) else None
+            is_boundary = resource_type == "aws:iam/policy:Policy" and arn in boundaries
             for doc in docs:
                 documents += 1
-                for issue, severity, detail in lint_document(
-                    doc.document, doc.kind, arn if isinstance(arn, str) else None
-                ):
-                    findings.append(
-                        Finding(stack, urn, resource_type, doc.where, doc.kind.value, issue, severity, detail)
-                    )
+                kind = BOUNDARY_KIND if is_boundary else doc.kind.value
+                for issue, severity, detail in lint_document(doc.document, doc.kind, arn, boundary=is_boundary):
+                    findings.append(Finding(stack, urn, resource_type, doc.where, kind, issue, severity, detail))
     return documents, findings
 
 
