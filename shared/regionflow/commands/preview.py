@@ -30,6 +30,10 @@ def select_targets(targets: list[StackTarget], only: list[str]) -> list[StackTar
     return [t for t in targets if t.label in only]
 
 
+# As `pulumi preview` marks them: "+" create, ">" read (StackReferences and other existing resources).
+_OPERATION_SYMBOLS = {"create": "+", "read": ">"}
+
+
 def print_stack_summary(
     result: StackResult,
     manifest: Path,
@@ -39,18 +43,20 @@ def print_stack_summary(
     quiet: bool,
     compliance: ComplianceReport | None = None,
 ) -> None:
-    counts = result.counts_by_type()
-    total = sum(counts.values())
+    operations = {symbol: result.counts_by_type(operation) for operation, symbol in _OPERATION_SYMBOLS.items()}
     print(f"Previewing {result.target.label} (offline engine)", file=out)
     if not quiet:
-        width = max((len(t) for t in counts), default=10)
+        width = max((len(t) for counts in operations.values() for t in counts), default=10)
         print(f"     {'Type':<{width}}  Count", file=out)
-        for resource_type, count in counts.items():
-            print(f" +   {resource_type:<{width}}  {count:>5}", file=out)
+        for symbol, counts in operations.items():
+            for resource_type, count in counts.items():
+                print(f" {symbol}   {resource_type:<{width}}  {count:>5}", file=out)
     for warning in result.warnings:
         print(f"    {warning}", file=out)
     print("Resources:", file=out)
-    print(f"    + {total} to create", file=out)
+    for operation, symbol in _OPERATION_SYMBOLS.items():
+        if count := result.count(operation):
+            print(f"    {symbol} {count} to {operation}", file=out)
     print(f"Outputs: {len(result.exports)} exported", file=out)
     try:
         shown = manifest.relative_to(root)
@@ -112,8 +118,9 @@ def run_preview(
             traceback_module.print_exception(error.cause, file=out)
         print(f"error: {error}", file=out)
         return EXIT_BAD_INPUT if isinstance(error.cause, ConfigError) else EXIT_FAILED
-    total = sum(len(r.resources) for r in results)
-    print(f"Summary: {len(results)} stacks previewed, {total} resources to create", file=out)
+    created = sum(r.count("create") for r in results)
+    read = sum(r.count("read") for r in results)
+    print(f"Summary: {len(results)} stacks previewed, {created} resources to create, {read} to read", file=out)
     mandatory = sum(len(r.mandatory) for r in reports)
     advisory = sum(len(r.advisory) for r in reports)
     print(f"Policies: {mandatory} mandatory and {advisory} advisory violations in {len(reports)} stacks", file=out)

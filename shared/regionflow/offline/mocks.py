@@ -55,6 +55,7 @@ class RecordedResource:
     outputs: dict[str, Any]
     region: str | None
     parent: str | None
+    operation: str = "create"  # "read" for StackReferences and other reads of existing resources
 
 
 @dataclass
@@ -190,11 +191,25 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.regionflow_mocks._current.urn = None
         if request.type == "pulumi:pulumi:Stack":
             return response
-        inputs = rpc.deserialize_properties(request.object)
+        self._record(request, urn, rpc.deserialize_properties(request.object), custom=bool(request.custom))
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        # Reads (StackReferences, ``Resource.get``) register no new resource, but the manifest and the
+        # policies must see them: a StackReference is how the pipeline reads the regional stacks.
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        self._record(
+            request, response.urn, rpc.deserialize_properties(request.properties), custom=True, operation="read"
+        )
+        return response
+
+    def _record(
+        self, request: Any, urn: str, inputs: dict[str, Any], *, custom: bool, operation: str = "create"
+    ) -> None:
         registration = self.resources.get(urn)
         provider_urn = request.provider.rsplit("::", 1)[0] if request.provider else None
         region = None
-        if request.custom and request.type.startswith("aws:"):
+        if custom and request.type.startswith("aws:"):
             region = str(inputs.get("region") or self.regionflow_mocks.provider_info(request.provider).region)
         with self._record_lock:
             self.recorded.append(
@@ -202,13 +217,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     urn=urn,
                     type=request.type,
                     name=request.name,
-                    custom=bool(request.custom),
+                    custom=custom,
                     provider=provider_urn,
                     id=registration.id if registration else None,
                     inputs=inputs,
                     outputs=dict(registration.state) if registration else {},
                     region=region,
                     parent=request.parent or None,
+                    operation=operation,
                 )
             )
-        return response

@@ -70,11 +70,15 @@ class StackResult:
     exports: dict[str, Any]  # resolved values; secrets stay wrapped as RPC secrets (redacted in manifests)
     warnings: list[str] = field(default_factory=list)
 
-    def counts_by_type(self) -> dict[str, int]:
+    def counts_by_type(self, operation: str = "create") -> dict[str, int]:
         counts: dict[str, int] = {}
         for resource in self.resources:
-            counts[resource.type] = counts.get(resource.type, 0) + 1
+            if resource.operation == operation:
+                counts[resource.type] = counts.get(resource.type, 0) + 1
         return dict(sorted(counts.items()))
+
+    def count(self, operation: str) -> int:
+        return sum(1 for resource in self.resources if resource.operation == operation)
 
 
 @contextmanager
