@@ -414,15 +414,18 @@ def load_pipeline_config(
 
 
 def _check_names(reader: ConfigReader, name_prefix: str, environment: str, region: str) -> None:
-    # Imported here: the drift component imports pulumi_aws, which config validation should not pay for
+    # Imported here: the components import pulumi_aws, which config validation should not pay for
     # unless it gets this far.
     from regionflow.components.pipeline.drift import DRIFT_LONGEST_NAMES
+    from regionflow.components.pipeline.monitoring import MONITORING_LONGEST_NAMES
+    from regionflow.components.pipeline.notifications import NOTIFICATIONS_LONGEST_NAMES
 
     namer = Namer(name_prefix, environment, region)
-    longest = {**DRIFT_LONGEST_NAMES}
-    for kind, purpose in PIPELINE_LONGEST_NAMES.items():
-        if kind not in longest or len(purpose) > len(longest[kind]):
-            longest[kind] = purpose
+    longest: dict[NameKind, str] = {}
+    for names in (PIPELINE_LONGEST_NAMES, DRIFT_LONGEST_NAMES, MONITORING_LONGEST_NAMES, NOTIFICATIONS_LONGEST_NAMES):
+        for kind, purpose in names.items():
+            if kind not in longest or len(purpose) > len(longest[kind]):
+                longest[kind] = purpose
     try:
         namer.check_limits(longest)
     except NameTooLongError as error:

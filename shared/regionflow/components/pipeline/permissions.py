@@ -353,7 +353,7 @@ def pipeline_update_statements(
         ),
         iam.Statement(
             sid="ManageDashboards",
-            actions=["cloudwatch:GetDashboard", "cloudwatch:PutDashboards", "cloudwatch:DeleteDashboards"],
+            actions=["cloudwatch:GetDashboard", "cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"],
             resources=[pulumi.Output.concat("arn:", PARTITION, ":cloudwatch::", account, ":dashboard/", prefix, "*")],
         ),
         iam.Statement(
