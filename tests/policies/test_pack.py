@@ -92,3 +92,40 @@ def test_pack_stack_rules_see_a_bucket_without_its_settings(analyzer: Any) -> No
             "s3-bucket-tls-only",
         )
     }
+
+
+def test_pack_finds_nothing_wrong_with_ours(analyzer: Any, our_results: dict[str, Any]) -> None:
+    from regionflow.offline.jsonsafe import to_json_safe
+
+    for label, result in our_results.items():
+        custom = [r for r in result.resources if r.custom and not r.type.startswith("pulumi:")]
+        provider_props = {r.urn: to_json_safe(r.outputs, reveal_secrets=True) for r in result.resources
+                          if r.type.startswith("pulumi:providers:")}  # fmt: skip
+        found: list[str] = []
+        for resource in custom:
+            props = to_json_safe(resource.outputs, reveal_secrets=True)
+            provider = None
+            if resource.provider:
+                urn = (
+                    resource.provider.rsplit("::", 1)[0]
+                    if resource.provider not in provider_props
+                    else resource.provider
+                )
+                provider = analyzer_pb2.AnalyzerProviderResource(
+                    type="pulumi:providers:aws", properties=_struct(provider_props.get(urn, {})), urn=urn, name="aws"
+                )
+            request = analyzer_pb2.AnalyzeRequest(
+                type=resource.type, properties=_struct(props), urn=resource.urn, name=resource.name, provider=provider
+            )
+            found += [f"{d.policyName}: {d.message}" for d in analyzer.Analyze(request).diagnostics]
+        stack = [
+            analyzer_pb2.AnalyzerResource(
+                type=r.type, properties=_struct(to_json_safe(r.outputs, reveal_secrets=True)), urn=r.urn, name=r.name
+            )
+            for r in custom
+        ]
+        found += [
+            f"{d.policyName}: {d.message}"
+            for d in analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=stack)).diagnostics
+        ]
+        assert found == [], label

@@ -8,7 +8,7 @@ resource are policy documents, and of which kind", so it is answered once, here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -93,9 +93,12 @@ def policy_documents(resource_type: str, props: Mapping[str, Any]) -> Iterator[P
 
 
 def as_list(value: Any) -> list[Any]:
+    """A JSON "one or many" value as a list. CrossGuard hands lists over as read-only Sequence proxies."""
     if value is None:
         return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return list(value)
+    return [value]
 
 
 def statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ import datetime
 import fnmatch
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import (
@@ -117,7 +117,8 @@ def _get(props: Mapping[str, Any] | None, *path: str | int) -> Any:
     value: Any = props
     for step in path:
         if isinstance(step, int):
-            value = value[step] if isinstance(value, list | tuple) and len(value) > step else None
+            is_list = isinstance(value, Sequence) and not isinstance(value, str)
+            value = value[step] if is_list and len(value) > step else None
         else:
             value = value.get(step) if isinstance(value, Mapping) else None
         if value is None:
