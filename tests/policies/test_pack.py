@@ -129,3 +129,34 @@ def test_pack_finds_nothing_wrong_with_ours(analyzer: Any, our_results: dict[str
             for d in analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=stack)).diagnostics
         ]
         assert found == [], label
+
+
+def test_pack_matches_a_new_buckets_settings_by_dependency_while_names_are_unknown(analyzer: Any) -> None:
+    from pulumi.runtime.rpc import UNKNOWN
+
+    bucket_urn = "urn:pulumi:prod::regionflow-primary::aws:s3/bucket:Bucket::new"
+
+    def child(resource_type: str, name: str, props: dict[str, Any]) -> Any:
+        return analyzer_pb2.AnalyzerResource(
+            type=resource_type,
+            properties=_struct({"bucket": UNKNOWN, **props}),
+            urn=f"urn:pulumi:prod::regionflow-primary::{resource_type}::{name}",
+            name=name,
+            propertyDependencies={"bucket": analyzer_pb2.AnalyzerPropertyDependencies(urns=[bucket_urn])},
+        )
+
+    bucket = analyzer_pb2.AnalyzerResource(
+        type="aws:s3/bucket:Bucket", properties=_struct({"bucket": UNKNOWN}), urn=bucket_urn, name="new"
+    )
+    versioning = child(
+        "aws:s3/bucketVersioning:BucketVersioning", "v", {"versioningConfiguration": {"status": "Enabled"}}
+    )
+    public = child(
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "pab",
+        {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True},
+    )
+    response = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[bucket, versioning, public]))
+    found = {d.policyName for d in response.diagnostics}
+    # Versioning and the public access block are found through the dependency; the rest is missing.
+    assert found == {"s3-bucket-sse-kms-cmk", "s3-bucket-tls-only"}
