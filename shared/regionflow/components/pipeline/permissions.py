@@ -265,7 +265,6 @@ def regional_deploy_statements(
 def pipeline_update_statements(
     namer: Namer,
     account: pulumi.Input[str],
-    regions: Sequence[str],
     pipeline_arn: pulumi.Input[str],
     key_arns: Sequence[pulumi.Input[str]],
     boundary_arn: pulumi.Input[str],
@@ -278,8 +277,12 @@ def pipeline_update_statements(
     """
     prefix = f"{namer.prefix}-{namer.environment}-"
     role_pattern = pulumi.Output.concat("arn:", PARTITION, ":iam::", account, ":role/", prefix, "*")
-    project_arns = [_arn("codebuild", r, account, f"project/{prefix}*") for r in regions]
-    log_groups = [_arn("logs", r, account, f"log-group:/aws/codebuild/{prefix}*") for r in regions]
+    # The pipeline's projects, log groups, rules and alarms live in every deploy region; one ARN with
+    # region "*" (still this account and the name prefix) keeps the policy the same size for 1 or 29
+    # regions, under IAM's 10,240-character limit for a role's inline policies.
+    any_region = "*"
+    project_arns = [_arn("codebuild", any_region, account, f"project/{prefix}*")]
+    log_groups = [_arn("logs", any_region, account, f"log-group:/aws/codebuild/{prefix}*")]
     home = namer.region
     return [
         iam.Statement(
@@ -312,7 +315,7 @@ def pipeline_update_statements(
         iam.Statement(
             sid="DescribeLogGroups",
             actions=["logs:DescribeLogGroups"],
-            resources=[_arn("logs", r, account, "log-group:*") for r in regions],
+            resources=[_arn("logs", any_region, account, "log-group:*")],
         ),
         *role_statements(
             "PipelineRoles",
@@ -345,9 +348,9 @@ def pipeline_update_statements(
                 "scheduler:DeleteSchedule",
             ],
             resources=[
-                *(_arn("sns", r, account, f"{prefix}*") for r in regions),
-                *(_arn("events", r, account, f"rule/{prefix}*") for r in regions),
-                *(_arn("cloudwatch", r, account, f"alarm:{prefix}*") for r in regions),
+                _arn("sns", any_region, account, f"{prefix}*"),
+                _arn("events", any_region, account, f"rule/{prefix}*"),
+                _arn("cloudwatch", any_region, account, f"alarm:{prefix}*"),
                 _arn("scheduler", home, account, f"schedule/*/{prefix}*"),
             ],
         ),
@@ -503,7 +506,7 @@ def boundary_actions() -> set[str]:
     state = StateAccess("b", "k", "k")
     statements = [
         *regional_deploy_statements(namer, "0", "k", "b"),
-        *pipeline_update_statements(namer, "0", ["us-east-1"], "p", ["k"], "b"),
+        *pipeline_update_statements(namer, "0", "p", ["k"], "b"),
         *state_statements(state, write=True),
         *state_statements(state, write=False),
     ]

@@ -173,7 +173,6 @@ class RegionflowPipeline(pulumi.ComponentResource):
                     *pipeline_update_statements(
                         namer,
                         args.account_id,
-                        config.regions,
                         # The pipeline's ARN by its name: the role must exist before the pipeline
                         # (the pipeline's stages name this project), so it cannot be the resource's output.
                         pulumi.Output.concat(
