@@ -82,8 +82,8 @@ def pipeline_config(regions: list[str]) -> str:
     document = yaml.safe_load(PIPELINE_CONFIG.read_text())
     config = document["config"]
     key = next(k for k in config if k.endswith(":secondaryStacks"))
-    template = config[key][0]
-    config[key] = [re.sub(r"prod-[a-z]{2}-[a-z]+-\d+", f"prod-{region}", template) for region in regions]
+    project = config[key][0]["stack"].split("/")[1]
+    config[key] = [{"stack": f"organization/{project}/prod-{region}", "region": region} for region in regions]
     return yaml.safe_dump(document, sort_keys=False)
 
 
