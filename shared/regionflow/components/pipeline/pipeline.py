@@ -13,7 +13,7 @@ pipeline (one role each). The boundary, the topic and the regional stacks' outpu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +110,15 @@ class RegionflowPipeline(pulumi.ComponentResource):
         }
 
         def project(
-            key: str, target: RegionTarget, purpose: str, buildspec: str, description: str, **kwargs: object
+            key: str,
+            target: RegionTarget,
+            purpose: str,
+            buildspec: str,
+            description: str,
+            *,
+            environment: Mapping[str, pulumi.Input[str]] | None = None,
+            extra_statements: Sequence[iam.Statement] = (),
+            timeout_minutes: int = 60,
         ) -> PipelineBuildProject:
             region = target.stack.region
             return PipelineBuildProject(
@@ -126,7 +134,9 @@ class RegionflowPipeline(pulumi.ComponentResource):
                     buildspec_path=args.buildspec_dir / buildspec,
                     boundary_arn=args.boundary_arn,
                     log_retention_days=config.log_retention_days,
-                    **kwargs,  # type: ignore[arg-type]
+                    environment=environment or {},
+                    extra_statements=extra_statements,
+                    timeout_minutes=timeout_minutes,
                 ),
                 opts=child,
             )
@@ -307,7 +317,7 @@ def pipeline_role_statements(
         iam.Statement(
             sid="ArtifactBuckets",
             # GetBucketVersioning: an S3 source reads the object version it starts from.
-            actions=["s3:GetBucketVersioning", "s3:GetBucketLocation", "s3:ListBucket"],
+            actions=["s3:GetBucketVersioning", "s3:GetBucketLocation"],
             resources=[t.outputs.artifact_bucket_arn for t in targets],
         ),
         iam.Statement(
