@@ -30,6 +30,11 @@ UNSCOPABLE_ACTIONS: dict[str, str] = {
     # the key does not exist yet, so there is no ARN to scope to. The deploy policy limits it with
     # aws:RequestedRegion.
     "kms:CreateKey": "KMS CreateKey has no resource type: the key's ARN does not exist before the call",
+    # The pipeline's deploy builds: `pulumi up` reads log groups and manages SNS subscriptions with
+    # these; the Service Authorization Reference lists no resource type for any of them.
+    "logs:DescribeLogGroups": "CloudWatch Logs DescribeLogGroups has no resource type (it lists by name prefix)",
+    "sns:GetSubscriptionAttributes": "SNS GetSubscriptionAttributes has no resource type",
+    "sns:Unsubscribe": "SNS Unsubscribe has no resource type",
 }
 
 # In a key policy "Resource" can only be "*", meaning "this key" (AWS KMS developer guide).
