@@ -39,9 +39,9 @@ MANAGED_POLICY_LIMIT = 6144
 INLINE_POLICIES_LIMIT = 10240
 # Every statement allowed to use Resource "*", and why (besides iam.UNSCOPABLE_ACTIONS itself).
 WILDCARD_STATEMENTS = {
-    # role -> Sids: kms:CreateKey (regional deploys), kms:ListAliases (deploys and drift).
-    "CreateKeys",
-    "ListKeyAliases",
+    "CreateKeys",  # kms:CreateKey (regional deploys): the key has no ARN before it exists
+    "ListKeyAliases",  # kms:ListAliases (deploys and drift): no resource type
+    "UnscopedReads",  # logs:DescribeLogGroups, sns:GetSubscriptionAttributes, sns:Unsubscribe: no resource type
 }
 
 

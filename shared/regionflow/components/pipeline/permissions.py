@@ -227,10 +227,11 @@ def regional_deploy_statements(
             resources=[_arn("logs", region, account, f"log-group:/aws/lambda/{base}-*")],
         ),
         iam.Statement(
-            sid="DescribeLogGroups",
-            # DescribeLogGroups is authorised on the account's log-group:* ARN whatever it filters by.
-            actions=["logs:DescribeLogGroups"],
-            resources=[_arn("logs", region, account, "log-group:*")],
+            sid="UnscopedReads",
+            # No resource type exists for these (iam.UNSCOPABLE_ACTIONS): log groups are read by
+            # name prefix, subscriptions are managed by their own ARNs, which SNS does not authorise.
+            actions=["logs:DescribeLogGroups", "sns:GetSubscriptionAttributes", "sns:Unsubscribe"],
+            resources=["*"],
         ),
         iam.Statement(
             sid="ManageLoggerQueue",
@@ -244,7 +245,7 @@ def regional_deploy_statements(
             sid="ManageLoggerTopic",
             actions=[
                 "sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes",
-                "sns:Subscribe", "sns:Unsubscribe", "sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic",
+                "sns:Subscribe", "sns:ListSubscriptionsByTopic",
                 "sns:TagResource", "sns:UntagResource", "sns:ListTagsForResource",
             ],
             resources=[_arn("sns", region, account, f"{base}-*")],
@@ -313,9 +314,10 @@ def pipeline_update_statements(
             resources=log_groups,
         ),
         iam.Statement(
-            sid="DescribeLogGroups",
-            actions=["logs:DescribeLogGroups"],
-            resources=[_arn("logs", any_region, account, "log-group:*")],
+            sid="UnscopedReads",
+            # No resource type exists for these (iam.UNSCOPABLE_ACTIONS).
+            actions=["logs:DescribeLogGroups", "sns:GetSubscriptionAttributes", "sns:Unsubscribe"],
+            resources=["*"],
         ),
         *role_statements(
             "PipelineRoles",
@@ -337,8 +339,8 @@ def pipeline_update_statements(
             sid="ManageNotificationsAndMonitoring",
             # The topic, its rules and alarms of the monitoring components carry the name prefix.
             actions=[
-                "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe", "sns:Unsubscribe",
-                "sns:GetSubscriptionAttributes", "sns:TagResource", "sns:ListTagsForResource",
+                "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe", "sns:TagResource",
+                "sns:ListTagsForResource",
                 "events:DescribeRule", "events:PutRule", "events:DeleteRule", "events:PutTargets",
                 "events:RemoveTargets", "events:ListTargetsByRule", "events:TagResource",
                 "events:ListTagsForResource",
