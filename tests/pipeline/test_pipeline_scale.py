@@ -158,7 +158,7 @@ def test_a_secondary_entry_with_the_wrong_region_fails_with_one_line(tmp_path: P
     assert "Fix: " in message and "\n" not in message
 
 
-def test_a_bad_pipeline_config_fails_before_any_resource(tmp_path: Path) -> None:
+def test_a_bad_pipeline_config_fails_with_one_line(tmp_path: Path) -> None:
     root = copy_tree(tmp_path)
     edit_pipeline_config(root, lambda config: config.update({"regionflow-pipeline:stateBackendUrl": "s3://x"}))
     with pytest.raises(StackRunError, match=r"regionflow-pipeline:stateBackendUrl: .* Fix: "):

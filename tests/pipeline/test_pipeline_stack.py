@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import sys
 from pathlib import Path
@@ -336,3 +337,20 @@ def test_names_derive_from_the_component(pipeline: StackResult) -> None:
     assert roles["pipeline-deploy-eu-west-1-role"].outputs["name"] == "rflow-prod-euw1-deploy"
     assert roles["pipeline-role"].outputs["name"] == "rflow-prod-use1-pipeline"
     assert Path(REPO_ROOT / "stacks" / "pipeline" / "__main__.py").read_text().count("\n") < 15  # thin program
+
+
+def test_boundary_allows_every_action_the_roles_are_granted(
+    pipeline: StackResult, results: dict[str, StackResult]
+) -> None:
+    """A boundary that missed an action would silently deny it to every role: none may be missing."""
+    boundary = json.loads(one(pipeline, POLICY_TYPE).inputs["policy"])
+    allowed = [a.lower() for s in _statements(boundary) if s["Effect"] == "Allow" for a in as_list(s["Action"])]
+    documents = dict(role_policies(pipeline))
+    for label, result in results.items():
+        if not label.startswith("regionflow-pipeline"):
+            documents.update({f"{label}:{k}": v for k, v in role_policies(result).items()})  # the logger roles
+    assert sum("deploy-logger" in role for role in documents) == 3
+    for role, document in documents.items():
+        for statement in _statements(document):
+            for action in as_list(statement["Action"]):
+                assert any(fnmatch.fnmatchcase(action.lower(), pattern) for pattern in allowed), (role, action)
