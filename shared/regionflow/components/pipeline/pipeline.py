@@ -48,7 +48,7 @@ class RegionTarget:
 class BuildProjectInfo:
     """What monitoring needs to know about a build project."""
 
-    label: str  # e.g. "Build", "Deploy eu-west-1"
+    label: str  # unique: the project's purpose, e.g. "build", "deploy-eu-west-1"
     region: str
     project_name: pulumi.Output[str]
 
@@ -279,10 +279,11 @@ class RegionflowPipeline(pulumi.ComponentResource):
         self.pipeline_name = self.pipeline.name
         self.pipeline_arn = self.pipeline.arn
         self.role_arn = self.role.arn
-        labels = {"build": "Build", "preview": "Preview", "scan": "SecurityScan", "update": "UpdatePipeline"}
+        # Monitoring wants labels unique across regions and slug-friendly: the project's purpose,
+        # with the region for the deploys (e.g. "deploy-eu-west-1").
+        purposes = {"build": "build", "preview": "preview", "scan": "security-scan", "update": "update-pipeline"}
         self.build_projects = [
-            BuildProjectInfo(labels.get(key, f"Deploy {p.region}"), p.region, p.project_name)
-            for key, p in self.projects.items()
+            BuildProjectInfo(purposes.get(key, key), p.region, p.project_name) for key, p in self.projects.items()
         ]
         self.register_outputs(
             {
