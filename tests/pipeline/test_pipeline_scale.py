@@ -23,7 +23,8 @@ from pipeline_support import (
 )
 
 from regionflow.components.pipeline import layout
-from regionflow.offline.runner import StackResult, StackRunError
+from regionflow.offline.discovery import discover_stacks
+from regionflow.offline.runner import StackResult, StackRunError, run_stacks
 from regionflow.regions import SUPPORTED_REGIONS
 
 
@@ -163,3 +164,12 @@ def test_a_bad_pipeline_config_fails_with_one_line(tmp_path: Path) -> None:
     edit_pipeline_config(root, lambda config: config.update({"regionflow-pipeline:stateBackendUrl": "s3://x"}))
     with pytest.raises(StackRunError, match=r"regionflow-pipeline:stateBackendUrl: .* Fix: "):
         run_repository(root)
+
+
+def test_credentials_of_another_account_fail_with_one_line() -> None:
+    targets = discover_stacks(REPO_ROOT / "stacks")
+    with pytest.raises(StackRunError) as caught:
+        list(run_stacks(targets, account_id="210987654321"))
+    message = str(caught.value)
+    assert message.startswith("regionflow-pipeline/prod: the credentials are for account 210987654321")
+    assert "Fix: deploy the pipeline with the backend's account" in message and "\n" not in message
