@@ -32,9 +32,9 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-import yaml
 
 from regionflow import iam
+from regionflow.components.pipeline.build_project import load_buildspec
 from regionflow.naming import NameKind, Namer
 from regionflow.offline.discovery import discover_stacks
 from regionflow.regions import PARTITION
@@ -55,10 +55,6 @@ DRIFT_LONGEST_NAMES: dict[NameKind, str] = {
     NameKind.CODEBUILD_PROJECT: "drift",
     NameKind.LOG_GROUP: "drift",
 }
-
-
-class BuildspecError(ValueError):
-    """The drift buildspec file is missing or not a valid CodeBuild 0.2 buildspec."""
 
 
 @dataclass(frozen=True)
@@ -157,24 +153,6 @@ class DriftDetectionArgs:
             raise ValueError(f"timeout_minutes {self.timeout_minutes} must be within CodeBuild's 5-480")
 
 
-def load_buildspec(path: Path) -> str:
-    """The buildspec text, after checking it is a CodeBuild 0.2 buildspec with a build phase."""
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise BuildspecError(f"cannot read the drift buildspec {path}: {error.strerror}") from None
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise BuildspecError(f"{path} is not valid YAML") from None
-    if not isinstance(spec, dict) or str(spec.get("version")) != "0.2":
-        raise BuildspecError(f"{path}: a buildspec needs `version: 0.2` at the top level")
-    phases = spec.get("phases")
-    if not isinstance(phases, dict) or not isinstance(phases.get("build"), dict):
-        raise BuildspecError(f"{path}: the buildspec has no phases.build")
-    return text
-
-
 @dataclass(frozen=True)
 class ReadScope:
     """Read-only actions of one service, on ARN patterns (``{account}``, ``{prefix}``, ``{partition}``)."""
@@ -209,9 +187,9 @@ READ_SCOPES: tuple[ReadScope, ...] = (
     ),
     ReadScope(
         "ReadStackLogGroups",
-        ("logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:ListTagsLogGroup"),
-        # DescribeLogGroups is authorised on the account's log-group:* ARN, whatever prefix it filters by.
-        ("arn:{partition}:logs:*:{account}:log-group:*",),
+        ("logs:ListTagsForResource", "logs:ListTagsLogGroup"),
+        ("arn:{partition}:logs:*:{account}:log-group:{prefix}*",
+         "arn:{partition}:logs:*:{account}:log-group:/aws/*/{prefix}*"),
     ),
     ReadScope(
         "ReadStackQueues",
@@ -220,8 +198,8 @@ READ_SCOPES: tuple[ReadScope, ...] = (
     ),
     ReadScope(
         "ReadStackTopics",
-        ("sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:GetSubscriptionAttributes",
-         "sns:ListSubscriptionsByTopic", "sns:GetDataProtectionPolicy"),
+        ("sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic",
+         "sns:GetDataProtectionPolicy"),
         ("arn:{partition}:sns:*:{account}:{prefix}*",),
     ),
     ReadScope(
@@ -256,6 +234,12 @@ READ_SCOPES: tuple[ReadScope, ...] = (
         "ReadStackPipelines",
         ("codepipeline:GetPipeline", "codepipeline:ListTagsForResource"),
         ("arn:{partition}:codepipeline:*:{account}:{prefix}*",),
+    ),
+    ReadScope(
+        "UnscopedReads",
+        ("logs:DescribeLogGroups", "sns:GetSubscriptionAttributes"),
+        # No resource type exists for these two (regionflow.iam.UNSCOPABLE_ACTIONS has the reasons).
+        ("*",),
     ),
     ReadScope(
         "ReadStackConnectionsAndNotifications",
