@@ -143,6 +143,43 @@ class ConfigReader:
             return None
         return self.matching(name, value, EMAIL_PATTERN, "it must be an email address", "team@example.com")
 
+    def environment(self) -> str:
+        """The ``environment`` key: part of every physical name and the Environment tag."""
+        return self.matching(
+            "environment",
+            self.required("environment", "prod", "the environment name"),
+            ENVIRONMENT_PATTERN,
+            "use 2-10 lowercase letters or digits, starting with a letter",
+            "prod",
+        )
+
+    def name_prefix(self, environment: str, region: str, longest: Mapping[NameKind, str]) -> str:
+        """The ``namePrefix`` key, refused when it would push any of the stack's ``longest`` names over a limit."""
+        prefix = self.matching(
+            "namePrefix",
+            self.raw("namePrefix") or "rflow",
+            NAME_PREFIX_PATTERN,
+            "use lowercase letters, digits and hyphens, starting with a letter",
+            "rflow",
+        )
+        namer = Namer(prefix, environment, region)
+        try:
+            namer.check_limits(dict(longest))
+        except NameTooLongError as error:
+            raise ConfigError(
+                self.key("namePrefix"),
+                f"{prefix!r} makes a name too long: {error}",
+                f"shorten namePrefix by {-min(namer.headroom(k, p) for k, p in longest.items())} characters or more",
+            ) from None
+        return prefix
+
+    def owner_and_cost_center(self) -> tuple[str, str]:
+        """The Owner and CostCenter tag values, required on every stack so cost reports join up."""
+        return (
+            self.tag_value("owner", "platform-team", "the owning team, used in the Owner tag"),
+            self.tag_value("costCenter", "cc-1234", "the cost center, used in the CostCenter tag"),
+        )
+
     def tag_value(self, name: str, example: str, what: str) -> str:
         value = self.required(name, example, what)
         return self.matching(
@@ -216,13 +253,7 @@ def load_regional_config(
     stack = stack or pulumi.get_stack()
     reader = ConfigReader(project, get or pulumi_config_getter())
 
-    environment = reader.matching(
-        "environment",
-        reader.required("environment", "prod", "the environment name"),
-        ENVIRONMENT_PATTERN,
-        "use 2-10 lowercase letters or digits, starting with a letter",
-        "prod",
-    )
+    environment = reader.environment()
     region = reader.region("region")
     if kind == "secondary":
         primary_region = reader.region("primaryRegion")
@@ -234,25 +265,8 @@ def load_regional_config(
             )
     else:
         primary_region = region
-    name_prefix = reader.matching(
-        "namePrefix",
-        reader.raw("namePrefix") or "rflow",
-        NAME_PREFIX_PATTERN,
-        "use lowercase letters, digits and hyphens, starting with a letter",
-        "rflow",
-    )
-    namer = Namer(name_prefix, environment, region)
-    try:
-        namer.check_limits(REGIONAL_LONGEST_NAMES)
-    except NameTooLongError as error:
-        raise ConfigError(
-            reader.key("namePrefix"),
-            f"{name_prefix!r} makes a name too long: {error}",
-            f"shorten namePrefix by {-min(namer.headroom(k, p) for k, p in REGIONAL_LONGEST_NAMES.items())} "
-            "characters or more",
-        ) from None
-    owner = reader.tag_value("owner", "platform-team", "the owning team, used in the Owner tag")
-    cost_center = reader.tag_value("costCenter", "cc-1234", "the cost center, used in the CostCenter tag")
+    name_prefix = reader.name_prefix(environment, region, REGIONAL_LONGEST_NAMES)
+    owner, cost_center = reader.owner_and_cost_center()
     layer_raw = reader.raw("powertoolsLayerVersion")
     boundary_raw = reader.raw("permissionsBoundaryArn")
     return RegionalConfig(

@@ -22,15 +22,13 @@ from urllib.parse import parse_qs, urlparse
 import pulumi
 
 from regionflow.config import (
-    ENVIRONMENT_PATTERN,
     LOG_RETENTION_DAYS,
-    NAME_PREFIX_PATTERN,
     ConfigError,
     ConfigGetter,
     ConfigReader,
     pulumi_config_getter,
 )
-from regionflow.naming import NameKind, Namer, NameTooLongError
+from regionflow.naming import NameKind, Namer
 from regionflow.offline.discovery import ORGANIZATION, discover_stacks
 from regionflow.regions import SUPPORTED_REGIONS
 from regionflow.tagging import default_tags
@@ -297,13 +295,7 @@ def load_pipeline_config(
     if get is None and aws_region is None:
         aws_region = pulumi.Config("aws").get("region")
 
-    environment = reader.matching(
-        "environment",
-        reader.required("environment", "prod", "the environment name"),
-        ENVIRONMENT_PATTERN,
-        "use 2-10 lowercase letters or digits, starting with a letter",
-        "prod",
-    )
+    environment = reader.environment()
     region = reader.region("region")
     if aws_region and aws_region != region:
         raise ConfigError(
@@ -311,16 +303,8 @@ def load_pipeline_config(
             f"{aws_region!r} differs from {reader.key('region')} {region!r}",
             f"run `pulumi config set aws:region {region}`: the pipeline lives in the home region",
         )
-    name_prefix = reader.matching(
-        "namePrefix",
-        reader.raw("namePrefix") or "rflow",
-        NAME_PREFIX_PATTERN,
-        "use lowercase letters, digits and hyphens, starting with a letter",
-        "rflow",
-    )
-    _check_names(reader, name_prefix, environment, region)
-    owner = reader.tag_value("owner", "platform-team", "the owning team, used in the Owner tag")
-    cost_center = reader.tag_value("costCenter", "cc-1234", "the cost center, used in the CostCenter tag")
+    name_prefix = reader.name_prefix(environment, region, _longest_names())
+    owner, cost_center = reader.owner_and_cost_center()
 
     stacks = _Stacks(repo_root)
     primary = stacks.resolve(
@@ -413,24 +397,17 @@ def load_pipeline_config(
     )
 
 
-def _check_names(reader: ConfigReader, name_prefix: str, environment: str, region: str) -> None:
+def _longest_names() -> dict[NameKind, str]:
+    """The longest purpose per name kind over every component the pipeline stack composes."""
     # Imported here: the components import pulumi_aws, which config validation should not pay for
     # unless it gets this far.
     from regionflow.components.pipeline.drift import DRIFT_LONGEST_NAMES
     from regionflow.components.pipeline.monitoring import MONITORING_LONGEST_NAMES
     from regionflow.components.pipeline.notifications import NOTIFICATIONS_LONGEST_NAMES
 
-    namer = Namer(name_prefix, environment, region)
     longest: dict[NameKind, str] = {}
     for names in (PIPELINE_LONGEST_NAMES, DRIFT_LONGEST_NAMES, MONITORING_LONGEST_NAMES, NOTIFICATIONS_LONGEST_NAMES):
         for kind, purpose in names.items():
             if kind not in longest or len(purpose) > len(longest[kind]):
                 longest[kind] = purpose
-    try:
-        namer.check_limits(longest)
-    except NameTooLongError as error:
-        raise ConfigError(
-            reader.key("namePrefix"),
-            f"{name_prefix!r} makes a name too long: {error}",
-            f"shorten namePrefix by {-min(namer.headroom(k, p) for k, p in longest.items())} characters or more",
-        ) from None
+    return longest
