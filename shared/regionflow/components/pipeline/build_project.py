@@ -32,6 +32,14 @@ class BuildspecError(ValueError):
     """A buildspec file is missing or not a CodeBuild 0.2 buildspec."""
 
 
+def own_log_group_only(group_name: pulumi.Input[str]) -> aws.codebuild.ProjectLogsConfigArgs:
+    """Build logs go to the project's own KMS-encrypted log group, never to an S3 bucket."""
+    return aws.codebuild.ProjectLogsConfigArgs(
+        cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(status="ENABLED", group_name=group_name),
+        s3_logs=aws.codebuild.ProjectLogsConfigS3LogsArgs(status="DISABLED"),
+    )
+
+
 def load_buildspec(path: Path) -> str:
     """The buildspec's text, after checking version 0.2, known keys and phases, and commands."""
     try:
@@ -164,12 +172,7 @@ class PipelineBuildProject(pulumi.ComponentResource):
                     for key, value in sorted(args.environment.items())
                 ],
             ),
-            logs_config=aws.codebuild.ProjectLogsConfigArgs(
-                cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(
-                    status="ENABLED", group_name=self.log_group.name
-                ),
-                s3_logs=aws.codebuild.ProjectLogsConfigS3LogsArgs(status="DISABLED"),
-            ),
+            logs_config=own_log_group_only(self.log_group.name),
             region=args.region,
             # The role's permissions must exist before the first build uses them.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),

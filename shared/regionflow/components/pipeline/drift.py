@@ -34,7 +34,7 @@ import pulumi
 import pulumi_aws as aws
 
 from regionflow import iam
-from regionflow.components.pipeline.build_project import load_buildspec
+from regionflow.components.pipeline.build_project import load_buildspec, own_log_group_only
 from regionflow.naming import NameKind, Namer
 from regionflow.offline.discovery import discover_stacks
 from regionflow.regions import PARTITION
@@ -444,12 +444,7 @@ class DriftDetection(pulumi.ComponentResource):
                     _env("DRIFT_PROJECT_NAME", project_name),
                 ],
             ),
-            logs_config=aws.codebuild.ProjectLogsConfigArgs(
-                cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(
-                    status="ENABLED", group_name=self.log_group.name
-                ),
-                s3_logs=aws.codebuild.ProjectLogsConfigS3LogsArgs(status="DISABLED"),
-            ),
+            logs_config=own_log_group_only(self.log_group.name),
             region=args.region,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
             **_source_args(args.source, buildspec),
