@@ -7,6 +7,7 @@ analyzer protocol shipped in the pulumi SDK, so the pack's wiring is proven with
 
 from __future__ import annotations
 
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,11 +30,16 @@ ADVISORY = analyzer_pb2.EnforcementLevel.Value("ADVISORY")
 
 @pytest.fixture(scope="module")
 def analyzer() -> Iterator[Any]:
+    # pulumi_policy writes the port to stdout without flushing, so through a pipe the pack must run
+    # unbuffered (-u); without it this read waited forever under tox, which does not pass the shell's
+    # PYTHONUNBUFFERED. select() bounds the wait so a silent pack fails the test instead of hanging it.
     process = subprocess.Popen(
-        [sys.executable, "__main__.py"], cwd=PACK, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-u", "__main__.py"], cwd=PACK, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready, "the policy pack printed no port within 60 s"
         port = process.stdout.readline().strip()
         assert port.isdigit(), process.stderr.read() if process.stderr else port
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
