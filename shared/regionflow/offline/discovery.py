@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from regionflow import yaml_loading
+
 # The order in which stacks are previewed and deployed: every later project reads earlier ones
 # through StackReferences. Projects in other folders follow, alphabetically.
 PROJECT_ORDER: tuple[str, ...] = ("primary", "secondary", "pipeline")
@@ -52,7 +54,7 @@ def _config_string(value: Any) -> str:
 
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = yaml_loading.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -90,6 +92,8 @@ def discover_stacks(stacks_dir: Path) -> list[StackTarget]:
     """Every ``stacks/<folder>/Pulumi.<stack>.yaml``, in deployment order."""
     if not stacks_dir.is_dir():
         raise DiscoveryError(f"{stacks_dir} is not a directory; pass --root pointing at the repository")
+    # Absolute, because each program runs from its own project folder (as the Pulumi CLI runs it).
+    stacks_dir = stacks_dir.resolve()
     folders = sorted(
         (p for p in stacks_dir.iterdir() if (p / "Pulumi.yaml").is_file()),
         key=lambda p: (PROJECT_ORDER.index(p.name) if p.name in PROJECT_ORDER else len(PROJECT_ORDER), p.name),

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from regionflow import yaml_loading
 from regionflow.policies.documents import DocumentKind, MalformedDocumentError, policy_documents
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -98,7 +99,7 @@ class LintResult:
 
 def load_exceptions(path: Path) -> list[LintException]:
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = yaml_loading.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise LintInputError(f"{path}: cannot read the exceptions file ({type(error).__name__})") from None
     entries = loaded.get("exceptions") if isinstance(loaded, dict) else None

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
-from regionflow import iam
+from regionflow import iam, yaml_loading
 from regionflow.naming import NameKind, Namer
 
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
@@ -47,7 +47,7 @@ def load_buildspec(path: Path) -> str:
     except OSError as error:
         raise BuildspecError(f"cannot read buildspec {path}: {error.strerror}") from None
     try:
-        spec = yaml.safe_load(text)
+        spec = yaml_loading.safe_load(text)
     except yaml.YAMLError:
         raise BuildspecError(f"{path} is not valid YAML") from None
     if not isinstance(spec, dict) or str(spec.get("version")) != "0.2":
