@@ -17,6 +17,7 @@ import argparse
 import json
 import re
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,7 +298,11 @@ def lint(manifests: Sequence[dict[str, Any]], exceptions: Sequence[LintException
 
 def run_lint(manifests_dir: Path, exceptions_path: Path, out: TextIO, *, verbose: bool = False) -> int:
     try:
-        import parliament  # noqa: F401 - only checking that the dev dependency is there
+        # parliament 1.6.4 imports pkg_resources, which warns on every run; constraints.txt pins a
+        # setuptools that still has it, so the warning says nothing the user can act on.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+            import parliament  # noqa: F401 - checks the dev dependency is there, and imports it quietly
     except ImportError:
         print("error: parliament is not installed: pip install -r requirements-dev.txt", file=out)
         return EXIT_BAD_INPUT
