@@ -437,7 +437,6 @@ def boundary_statements(
                 arn("codestar-connections", "connection/*"),
                 arn("codeconnections", "connection/*"),
                 arn("codestar-notifications", "notificationrule/*"),
-                arn("logs", "log-group:*"),
                 f"arn:{PARTITION}:lambda:*:{POWERTOOLS_LAYER_ACCOUNT}:layer:AWSLambdaPowertoolsPythonV3-*",
             ],
         ),
