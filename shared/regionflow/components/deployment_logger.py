@@ -15,6 +15,7 @@ import pulumi_aws as aws
 
 from regionflow import iam, packaging
 from regionflow.components.artifact_store import cloudwatch_alarms_statement
+from regionflow.components.roles import service_role
 from regionflow.lambda_layers import LOGGER_ARCHITECTURE, LOGGER_RUNTIME
 from regionflow.naming import NameKind, Namer
 from regionflow.regions import PARTITION
@@ -164,12 +165,12 @@ class DeploymentLogger(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.role = aws.iam.Role(
+        self.role = service_role(
             f"{name}-role",
-            name=namer.name(NameKind.IAM_ROLE, "deploy-logger"),
+            role_name=namer.name(NameKind.IAM_ROLE, "deploy-logger"),
             description="Execution role of the regionflow deployment logger",
-            assume_role_policy=iam.service_trust_policy("lambda.amazonaws.com", args.account_id),
-            max_session_duration=3600,
+            service="lambda.amazonaws.com",
+            account_id=args.account_id,
             permissions_boundary=args.permissions_boundary_arn,
             opts=child,
         )

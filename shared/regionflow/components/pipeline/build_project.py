@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import yaml
 
 from regionflow import iam, yaml_loading
+from regionflow.components.roles import service_role
 from regionflow.naming import NameKind, Namer
 
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
@@ -113,12 +114,12 @@ class PipelineBuildProject(pulumi.ComponentResource):
             region=args.region,
             opts=child,
         )
-        self.role = aws.iam.Role(
+        self.role = service_role(
             f"{name}-role",
-            name=args.namer.name(NameKind.IAM_ROLE, args.purpose),
+            role_name=args.namer.name(NameKind.IAM_ROLE, args.purpose),
             description=f"Service role of the {project_name} CodeBuild project",
-            assume_role_policy=iam.service_trust_policy("codebuild.amazonaws.com", args.account_id),
-            max_session_duration=3600,
+            service="codebuild.amazonaws.com",
+            account_id=args.account_id,
             permissions_boundary=args.boundary_arn,
             opts=child,
         )

@@ -35,6 +35,7 @@ import pulumi_aws as aws
 
 from regionflow import iam
 from regionflow.components.pipeline.build_project import load_buildspec, own_log_group_only
+from regionflow.components.roles import service_role
 from regionflow.naming import NameKind, Namer
 from regionflow.offline.discovery import discover_stacks
 from regionflow.regions import PARTITION
@@ -402,12 +403,12 @@ class DriftDetection(pulumi.ComponentResource):
             region=args.region,
             opts=child,
         )
-        self.role = aws.iam.Role(
+        self.role = service_role(
             f"{name}-role",
-            name=namer.name(NameKind.IAM_ROLE, "drift"),  # shorter than "drift-scheduler" below
+            role_name=namer.name(NameKind.IAM_ROLE, "drift"),  # shorter than "drift-scheduler" below
             description="Read-only role of the nightly drift detection build",
-            assume_role_policy=iam.service_trust_policy("codebuild.amazonaws.com", args.account_id),
-            max_session_duration=3600,
+            service="codebuild.amazonaws.com",
+            account_id=args.account_id,
             permissions_boundary=args.permissions_boundary_arn,
             opts=child,
         )
@@ -450,12 +451,12 @@ class DriftDetection(pulumi.ComponentResource):
             **_source_args(args.source, buildspec),
         )
 
-        self.scheduler_role = aws.iam.Role(
+        self.scheduler_role = service_role(
             f"{name}-scheduler-role",
-            name=namer.name(NameKind.IAM_ROLE, "drift-scheduler"),
+            role_name=namer.name(NameKind.IAM_ROLE, "drift-scheduler"),
             description="Lets EventBridge Scheduler start the drift detection build, and nothing else",
-            assume_role_policy=iam.service_trust_policy("scheduler.amazonaws.com", args.account_id),
-            max_session_duration=3600,
+            service="scheduler.amazonaws.com",
+            account_id=args.account_id,
             permissions_boundary=args.permissions_boundary_arn,
             opts=child,
         )

@@ -29,6 +29,7 @@ from regionflow.components.pipeline.permissions import (
     regional_deploy_statements,
     state_statements,
 )
+from regionflow.components.roles import service_role
 from regionflow.contract import RegionalOutputs
 from regionflow.naming import NameKind, Namer
 from regionflow.pipeline_config import PipelineConfig, StackRef
@@ -227,12 +228,12 @@ class RegionflowPipeline(pulumi.ComponentResource):
             self.projects[f"deploy-{region}"] = deploy_projects[-1][1]
 
         targets = [args.primary, *args.secondaries]
-        self.role = aws.iam.Role(
+        self.role = service_role(
             f"{name}-role",
-            name=namer.name(NameKind.IAM_ROLE, "pipeline"),
+            role_name=namer.name(NameKind.IAM_ROLE, "pipeline"),
             description=f"Service role of the {pipeline_name} pipeline",
-            assume_role_policy=iam.service_trust_policy("codepipeline.amazonaws.com", args.account_id),
-            max_session_duration=3600,
+            service="codepipeline.amazonaws.com",
+            account_id=args.account_id,
             permissions_boundary=args.boundary_arn,
             opts=child,
         )
