@@ -435,40 +435,35 @@ def _record_action(
 def _source_stage(
     config: PipelineConfig, args: RegionflowPipelineArgs, connection_arn: pulumi.Input[str] | None
 ) -> aws.codepipeline.PipelineStageArgs:
+    configuration: dict[str, pulumi.Input[str]]
     if config.github is not None and connection_arn is not None:
-        action = aws.codepipeline.PipelineStageActionArgs(
-            name=layout.SOURCE,
-            category="Source",
-            owner="AWS",
-            provider="CodeStarSourceConnection",
-            version="1",
-            namespace=layout.SOURCE_NAMESPACE,
-            output_artifacts=["source"],
-            configuration={
-                "ConnectionArn": connection_arn,
-                "FullRepositoryId": config.github.repository,
-                "BranchName": config.github.branch,
-                "OutputArtifactFormat": "CODE_ZIP",
-            },
-        )
+        provider = "CodeStarSourceConnection"
+        configuration = {
+            "ConnectionArn": connection_arn,
+            "FullRepositoryId": config.github.repository,
+            "BranchName": config.github.branch,
+            "OutputArtifactFormat": "CODE_ZIP",
+        }
     else:
         assert config.s3 is not None
-        action = aws.codepipeline.PipelineStageActionArgs(
-            name=layout.SOURCE,
-            category="Source",
-            owner="AWS",
-            provider="S3",
-            version="1",
-            namespace=layout.SOURCE_NAMESPACE,
-            output_artifacts=["source"],
-            configuration={
-                "S3Bucket": args.primary.outputs.artifact_bucket_name,
-                "S3ObjectKey": config.s3.object_key,
-                # The regional artifact bucket sends no EventBridge notifications, so the pipeline
-                # polls the object (see docs/pipeline.md for switching to events).
-                "PollForSourceChanges": "true",
-            },
-        )
+        provider = "S3"
+        configuration = {
+            "S3Bucket": args.primary.outputs.artifact_bucket_name,
+            "S3ObjectKey": config.s3.object_key,
+            # The regional artifact bucket sends no EventBridge notifications, so the pipeline
+            # polls the object (see docs/pipeline.md for switching to events).
+            "PollForSourceChanges": "true",
+        }
+    action = aws.codepipeline.PipelineStageActionArgs(
+        name=layout.SOURCE,
+        category="Source",
+        owner="AWS",
+        provider=provider,
+        version="1",
+        namespace=layout.SOURCE_NAMESPACE,
+        output_artifacts=["source"],
+        configuration=configuration,
+    )
     return aws.codepipeline.PipelineStageArgs(name=layout.SOURCE, actions=[action])
 
 
