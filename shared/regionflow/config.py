@@ -28,8 +28,6 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
 
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,9}$")
 NAME_PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-# A customer-managed policy ARN (IAM is global: no region; the path may contain slashes).
-POLICY_ARN_PATTERN = re.compile(r"^arn:aws:iam::\d{12}:policy/[A-Za-z0-9+=,.@_/-]{1,512}$")
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 
 # The longest purpose each regional stack uses per kind of name; see components/.
@@ -222,9 +220,6 @@ class RegionalConfig:
     logger_memory_mb: int
     logger_timeout_seconds: int
     powertools_layer_version: int | None
-    # Set by the pipeline's deploy builds (and optionally by region owners): every role the stack
-    # creates carries this boundary, so a deploy can never create a role with more rights than it.
-    permissions_boundary_arn: str | None = None
 
     @property
     def namer(self) -> Namer:
@@ -268,7 +263,6 @@ def load_regional_config(
     name_prefix = reader.name_prefix(environment, region, REGIONAL_LONGEST_NAMES)
     owner, cost_center = reader.owner_and_cost_center()
     layer_raw = reader.raw("powertoolsLayerVersion")
-    boundary_raw = reader.raw("permissionsBoundaryArn")
     return RegionalConfig(
         project=project,
         stack=stack,
@@ -291,15 +285,6 @@ def load_regional_config(
         powertools_layer_version=None
         if layer_raw is None
         else reader.integer("powertoolsLayerVersion", 0, minimum=1, maximum=1000),
-        permissions_boundary_arn=None
-        if boundary_raw is None
-        else reader.matching(
-            "permissionsBoundaryArn",
-            boundary_raw,
-            POLICY_ARN_PATTERN,
-            "it must be the ARN of a customer-managed IAM policy",
-            "arn:aws:iam::123456789012:policy/rflow-prod-deploy-boundary",
-        ),
     )
 
 

@@ -11,6 +11,7 @@ actions for which AWS offers no resource-level permission, each with its reason.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +27,6 @@ UNSCOPABLE_ACTIONS: dict[str, str] = {
     "codepipeline:PutJobFailureResult": "CodePipeline job results have no resource-level permissions",
     # The drift build's refresh of aws.kms.Alias resources finds each alias through ListAliases.
     "kms:ListAliases": "KMS ListAliases has no resource-level permissions",
-    # A regional deploy creates the region's artifact key on its first run (or on a replacement);
-    # the key does not exist yet, so there is no ARN to scope to. The deploy policy limits it with
-    # aws:RequestedRegion.
-    "kms:CreateKey": "KMS CreateKey has no resource type: the key's ARN does not exist before the call",
     # The pipeline's deploy builds: `pulumi up` reads log groups and manages SNS subscriptions with
     # these; the Service Authorization Reference lists no resource type for any of them.
     "logs:DescribeLogGroups": "CloudWatch Logs DescribeLogGroups has no resource type (it lists by name prefix)",
@@ -69,6 +66,9 @@ class Statement:
     # "identity": attached to a role; "resource": a key, bucket, topic or queue policy, where
     # Resource "*" means "this resource"; "trust": a role's trust policy, which has no Resource.
     kind: str = "identity"
+    # Render ``actions`` as NotAction: "every action but these". Only ever in a Deny, where it fences off
+    # a resource for everything outside a short list (IAM user guide, "IAM JSON policy elements: NotAction").
+    not_action: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("identity", "resource", "trust"):
@@ -77,6 +77,8 @@ class Statement:
             raise ValueError(f"statement {self.sid}: effect must be Allow or Deny")
         if not self.actions:
             raise ValueError(f"statement {self.sid}: no actions")
+        if self.not_action and self.effect != "Deny":
+            raise LeastPrivilegeError(f"statement {self.sid}: NotAction in an Allow grants every other action")
         if self.effect == "Allow":
             self._check_allow()
 
@@ -97,7 +99,9 @@ class Statement:
         rendered: dict[str, Any] = {"Sid": self.sid, "Effect": self.effect}
         if self.principals:
             rendered["Principal"] = _render_principals(self.principals)
-        rendered["Action"] = list(self.actions) if len(self.actions) > 1 else self.actions[0]
+        rendered["NotAction" if self.not_action else "Action"] = (
+            list(self.actions) if len(self.actions) > 1 else self.actions[0]
+        )
         if self.kind != "trust":
             resources = list(self.resources) or [KEY_POLICY_RESOURCE]
             rendered["Resource"] = resources if len(resources) > 1 else resources[0]
@@ -126,6 +130,25 @@ def policy_document(statements: Sequence[Statement]) -> pulumi.Output[str]:
     if len(set(sids)) != len(sids):
         raise ValueError(f"duplicate Sid in {sids}")
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [s.render() for s in statements]})
+
+
+def plain_policy_document(statements: Sequence[Statement]) -> str:
+    """A policy JSON string from statements that hold plain strings only (for boto3 callers such as bootstrap)."""
+    sids = [s.sid for s in statements]
+    if len(set(sids)) != len(sids):
+        raise ValueError(f"duplicate Sid in {sids}")
+    rendered = [s.render() for s in statements]
+    if any(isinstance(value, pulumi.Output) for statement in rendered for value in _leaves(statement)):
+        raise TypeError("plain_policy_document needs plain strings; use policy_document for Outputs")
+    return json.dumps({"Version": "2012-10-17", "Statement": rendered}, separators=(",", ":"))
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
 
 
 def service_trust_policy(service: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:

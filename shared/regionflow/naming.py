@@ -18,6 +18,8 @@ from enum import Enum, unique
 from regionflow.regions import region_code
 
 ACCOUNT_ID_LENGTH = 12
+# The purpose of the state bucket `regionflow bootstrap` creates in each account and region.
+STATE_BUCKET_PURPOSE = "pulumi-state"
 
 
 @unique
@@ -105,10 +107,15 @@ class Namer:
 
     @staticmethod
     def _checked(kind: NameKind, name: str) -> str:
-        if len(name) > kind.max_length:
-            raise NameTooLongError(
-                f"{kind.name.lower()} name {name!r} is {len(name)} characters; AWS allows {kind.max_length}"
-            )
-        if not kind.pattern.match(name):
-            raise ValueError(f"{kind.name.lower()} name {name!r} has characters AWS does not allow")
-        return name
+        return checked_name(kind, name)
+
+
+def checked_name(kind: NameKind, name: str) -> str:
+    """``name`` if it fits ``kind``'s length limit and characters; raise otherwise."""
+    if len(name) > kind.max_length:
+        raise NameTooLongError(
+            f"{kind.name.lower()} name {name!r} is {len(name)} characters; AWS allows {kind.max_length}"
+        )
+    if not kind.pattern.match(name):
+        raise ValueError(f"{kind.name.lower()} name {name!r} has characters AWS does not allow")
+    return name

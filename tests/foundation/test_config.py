@@ -32,7 +32,6 @@ def test_good_secondary_config_has_defaults_and_derived_names() -> None:
     assert config.primary_region == "us-east-1"  # type: ignore[attr-defined]
     assert config.name_prefix == "rflow"  # type: ignore[attr-defined]
     assert config.log_retention_days == 30  # type: ignore[attr-defined]
-    assert config.permissions_boundary_arn is None  # type: ignore[attr-defined]
     assert config.namer.base == "rflow-prod-euw1"  # type: ignore[attr-defined]
 
 
@@ -80,13 +79,6 @@ BAD_CONFIGS = [
     ),
     pytest.param("secondary", {"loggerMemoryMb": "64"}, "loggerMemoryMb", "outside 128..10240", id="memory"),
     pytest.param("secondary", {"loggerTimeoutSeconds": "ten"}, "loggerTimeoutSeconds", "whole number", id="timeout"),
-    pytest.param(
-        "secondary",
-        {"permissionsBoundaryArn": "arn:aws:iam::123:role/x"},
-        "permissionsBoundaryArn",
-        "customer-managed IAM policy",
-        id="boundary-arn",
-    ),
 ]
 
 
@@ -140,8 +132,3 @@ def test_retention_values_are_exactly_what_cloudwatch_logs_accepts() -> None:
         assert str(days) in documentation
     for days in (2, 45, 100, 4000):
         assert days not in LOG_RETENTION_DAYS
-
-
-def test_boundary_arn_is_kept() -> None:
-    arn = "arn:aws:iam::123456789012:policy/rflow-prod-deploy-boundary"
-    assert load("secondary", permissionsBoundaryArn=arn).permissions_boundary_arn == arn  # type: ignore[attr-defined]

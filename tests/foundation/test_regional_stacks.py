@@ -235,7 +235,8 @@ def test_logger_role_trusts_only_lambda_in_this_account(stack: StackResult) -> N
     [trust] = policy_of(role, "assumeRolePolicy")["Statement"]
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    assert "permissionsBoundary" not in role.inputs  # only set when the config asks for it
+    # Derived from the naming (regionflow.boundary): a hand deploy and the pipeline attach the same boundary.
+    assert role.inputs["permissionsBoundary"] == "arn:aws:iam::123456789012:policy/rflow-prod-deploy-boundary"
 
 
 def test_secondaries_differ_only_by_region(regional_results: dict[str, StackResult]) -> None:

@@ -13,7 +13,6 @@ import yaml
 from offline_support import REPO_ROOT, as_list, of_type, one
 from parliament import analyze_policy_string
 from pipeline_support import (
-    POLICY_TYPE,
     PROJECT_TYPE,
     ROLE_TYPE,
     by_name,
@@ -25,8 +24,8 @@ from pipeline_support import (
     stages,
 )
 
+from regionflow.boundary import BOUNDED_ROLE_ACTIONS, boundary_arn, boundary_document
 from regionflow.components.pipeline import layout
-from regionflow.components.pipeline.permissions import BOUNDARY_TAMPERING_ACTIONS, BOUNDED_ROLE_ACTIONS
 from regionflow.contract import ARTIFACT_BUCKET_NAME, ARTIFACT_KEY_ARN, LOGGER_FUNCTION_NAME, REGION
 from regionflow.iam import UNSCOPABLE_ACTIONS
 from regionflow.offline.runner import StackResult
@@ -40,7 +39,6 @@ MANAGED_POLICY_LIMIT = 6144
 INLINE_POLICIES_LIMIT = 10240
 # Every statement allowed to use Resource "*", and why (besides iam.UNSCOPABLE_ACTIONS itself).
 WILDCARD_STATEMENTS = {
-    "CreateKeys",  # kms:CreateKey (regional deploys): the key has no ARN before it exists
     "ListKeyAliases",  # kms:ListAliases (deploys and drift): no resource type
     "UnscopedReads",  # logs:DescribeLogGroups, sns:GetSubscriptionAttributes, sns:Unsubscribe: no resource type
 }
@@ -206,8 +204,11 @@ def test_build_projects_are_unprivileged_encrypted_and_log_to_their_own_group(
         assert str(spec["version"]) == "0.2"
 
 
-def test_deploy_projects_pin_the_cli_and_pass_the_boundary(pipeline: StackResult) -> None:
-    boundary = one(pipeline, POLICY_TYPE)
+# The account's boundary, as regionflow.boundary derives it for the offline account and the sample config.
+BOUNDARY = boundary_arn("123456789012", "rflow", "prod")
+
+
+def test_deploy_projects_pin_the_cli_and_set_no_config(pipeline: StackResult) -> None:
     deploys = [p for p in of_type(pipeline, PROJECT_TYPE) if p.outputs["name"].endswith("-deploy")]
     assert len(deploys) == 3
     for project in deploys:
@@ -215,7 +216,8 @@ def test_deploy_projects_pin_the_cli_and_pass_the_boundary(pipeline: StackResult
         assert variables["PULUMI_VERSION"] == "3.272.0"
         assert variables["PULUMI_BACKEND_URL"].startswith("s3://")
         assert variables["PULUMI_SECRETS_PROVIDER"].startswith("awskms://")
-        assert variables["PERMISSIONS_BOUNDARY_ARN"] == boundary.outputs["arn"]
+        # The program derives the boundary from the naming: nothing to pass, nothing to `pulumi config set`.
+        assert "PERMISSIONS_BOUNDARY_ARN" not in variables
         assert variables["STACK_NAME"].startswith("organization/regionflow-")
 
 
@@ -261,7 +263,8 @@ def test_pipeline_role_reaches_exactly_its_resources(pipeline: StackResult, resu
 
 
 def test_role_changes_require_the_boundary_and_passrole_names_its_service(pipeline: StackResult) -> None:
-    boundary = one(pipeline, POLICY_TYPE).outputs["arn"]
+    boundary = BOUNDARY
+    assert not of_type(pipeline, "aws:iam/policy:Policy")  # the boundary belongs to the account (bootstrap)
     for role, document in role_policies(pipeline).items():
         for statement in _statements(document):
             actions = set(as_list(statement["Action"]))
@@ -280,32 +283,24 @@ def test_regional_deploy_reaches_only_its_regions_prefix(pipeline: StackResult) 
     assert (
         by_sid["ManageLoggerFunction"]["Resource"] == "arn:aws:lambda:eu-west-1:123456789012:function:rflow-prod-euw1-*"
     )
-    assert by_sid["ManageArtifactBucket"]["Resource"] == "arn:aws:s3:::rflow-prod-euw1-*"
+    # The artifact bucket by its exact name: never the state bucket, whose name shares the prefix.
+    assert by_sid["ManageArtifactBucket"]["Resource"] == "arn:aws:s3:::rflow-prod-euw1-artifacts-123456789012"
     role = "arn:aws:iam::123456789012:role/rflow-prod-euw1-deploy-logger"
     assert by_sid["LoggerRoleWithBoundary"]["Resource"] == role
     assert by_sid["LoggerRolePass"]["Condition"] == {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
-    assert by_sid["CreateKeys"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}
+    # Keys are made by their region owner's first deploy, never by the pipeline (see regional_deploy_statements).
+    assert not any("kms:CreateKey" in as_list(s["Action"]) for s in _statements(document))
     assert not any("AdministratorAccess" in json.dumps(d) for d in role_policies(pipeline).values())
     assert not of_type(pipeline, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 
 
-def test_boundary_denies_tampering_and_fits_iam_limits(pipeline: StackResult) -> None:
-    boundary = one(pipeline, POLICY_TYPE)
-    document = json.loads(boundary.inputs["policy"])
-    by_sid = {s["Sid"]: s for s in _statements(document)}
-    deny = by_sid["DenyBoundaryTampering"]
-    assert deny["Effect"] == "Deny" and set(deny["Action"]) == set(BOUNDARY_TAMPERING_ACTIONS)
-    assert boundary.outputs["arn"] in deny["Resource"]
-    assert by_sid["DenyRolesWithoutBoundary"]["Condition"] == {
-        "StringNotEquals": {"iam:PermissionsBoundary": boundary.outputs["arn"]}
-    }
-    assert len("".join(boundary.inputs["policy"].split())) <= MANAGED_POLICY_LIMIT
+def test_role_policies_fit_iam_limits(pipeline: StackResult) -> None:
     for role, policy in role_policies(pipeline).items():
         assert len("".join(json.dumps(policy).split())) <= INLINE_POLICIES_LIMIT, role
 
 
 def test_policies_pass_parliament(pipeline: StackResult) -> None:
-    documents = {**role_policies(pipeline), "boundary": json.loads(one(pipeline, POLICY_TYPE).inputs["policy"])}
+    documents = {**role_policies(pipeline), "boundary": json.loads(boundary_document("123456789012", "rflow", "prod"))}
     for name, document in documents.items():
         findings = analyze_policy_string(json.dumps(document)).findings
         # UNKNOWN_ACTION / UNKNOWN_PREFIX would mean a misspelt action that AWS silently ignores.
@@ -317,7 +312,7 @@ def test_exports(pipeline: StackResult) -> None:
     exports = pipeline.exports
     assert exports["pipelineName"] == "rflow-prod-use1-pipeline"
     assert exports["pipelineArn"] == "arn:aws:codepipeline:us-east-1:123456789012:rflow-prod-use1-pipeline"
-    assert exports["permissionsBoundaryArn"] == one(pipeline, POLICY_TYPE).outputs["arn"]
+    assert exports["permissionsBoundaryArn"] == BOUNDARY
     assert exports["connectionArn"].startswith("arn:aws:codestar-connections:us-east-1:123456789012:connection/")
     assert "handshake" in exports["connectionNote"]
     assert exports["notificationTopicArn"].startswith("arn:aws:sns:us-east-1:")
@@ -343,7 +338,7 @@ def test_boundary_allows_every_action_the_roles_are_granted(
     pipeline: StackResult, results: dict[str, StackResult]
 ) -> None:
     """A boundary that missed an action would silently deny it to every role: none may be missing."""
-    boundary = json.loads(one(pipeline, POLICY_TYPE).inputs["policy"])
+    boundary = json.loads(boundary_document("123456789012", "rflow", "prod"))
     allowed = [a.lower() for s in _statements(boundary) if s["Effect"] == "Allow" for a in as_list(s["Action"])]
     documents = dict(role_policies(pipeline))
     for label, result in results.items():

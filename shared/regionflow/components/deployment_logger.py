@@ -55,8 +55,8 @@ class DeploymentLoggerArgs:
     log_retention_days: int
     memory_mb: int
     timeout_seconds: int
+    permissions_boundary_arn: pulumi.Input[str]
     notification_email: str | None = None
-    permissions_boundary_arn: str | None = None
 
 
 class DeploymentLogger(pulumi.ComponentResource):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from regionflow.boundary import boundary_arn
 from regionflow.components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from regionflow.components.deployment_logger import DeploymentLogger, DeploymentLoggerArgs
 from regionflow.config import RegionalConfig
@@ -58,7 +59,11 @@ def build_regional_stack(config: RegionalConfig, function_dir: Path) -> Regional
             memory_mb=config.logger_memory_mb,
             timeout_seconds=config.logger_timeout_seconds,
             notification_email=config.notification_email,
-            permissions_boundary_arn=config.permissions_boundary_arn,
+            # The account's regionflow boundary (created by `regionflow bootstrap`), derived from the naming,
+            # so a hand deploy and the pipeline's deploy compute the same role.
+            permissions_boundary_arn=account_id.apply(
+                lambda account: boundary_arn(account, config.name_prefix, config.environment)
+            ),
         ),
         opts=opts,
     )

@@ -18,7 +18,7 @@ import json
 import re
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -39,6 +39,7 @@ _POLICY_ELEMENTS = frozenset(
 )
 # Not a kind of document AWS knows: a managed policy that roles only use as their permissions boundary.
 BOUNDARY_KIND = "boundary"
+POLICY_TYPE = "aws:iam/policy:Policy"
 ATTACHMENT_TYPES = (
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     "aws:iam/userPolicyAttachment:UserPolicyAttachment",
@@ -255,9 +256,39 @@ def boundary_only_arns(resources: Sequence[dict[str, Any]]) -> set[str]:
     return boundaries - granted
 
 
-def collect_findings(manifests: Iterable[dict[str, Any]]) -> tuple[int, list[Finding]]:
+# The stack label of findings in the account's boundary, which `regionflow bootstrap` writes (regionflow.boundary).
+BOOTSTRAP_STACK = "regionflow bootstrap"
+BOUNDARY_RESOURCE_TYPE = "regionflow:bootstrap:PermissionsBoundary"
+
+
+def bootstrap_boundaries(manifests: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """ARN -> document of each regionflow boundary the roles carry that no manifest holds as a resource.
+
+    The boundary belongs to the account (`regionflow bootstrap` creates it), so the preview records no
+    resource for it; its document is the one regionflow.boundary computes for that account and name family.
+    """
+    from regionflow.boundary import boundary_document, parse_boundary_arn
+
+    in_manifests = {
+        (r.get("outputs") or {}).get("arn") for m in manifests for r in m["resources"] if r.get("type") == POLICY_TYPE
+    }
+    found: dict[str, dict[str, Any]] = {}
+    for manifest in manifests:
+        for arn in boundary_only_arns(manifest["resources"]):
+            parsed = parse_boundary_arn(arn)
+            if parsed is not None and arn not in in_manifests:
+                found[arn] = json.loads(boundary_document(*parsed))
+    return found
+
+
+def collect_findings(manifests: Sequence[dict[str, Any]]) -> tuple[int, list[Finding]]:
     documents = 0
     findings: list[Finding] = []
+    for policy_arn, document in sorted(bootstrap_boundaries(manifests).items()):
+        documents += 1
+        for issue, severity, detail in lint_document(document, DocumentKind.IDENTITY, policy_arn, boundary=True):
+            where = (BOOTSTRAP_STACK, policy_arn, BOUNDARY_RESOURCE_TYPE, "policy", BOUNDARY_KIND)
+            findings.append(Finding(*where, issue, severity, detail))
     for manifest in manifests:
         stack = f"{manifest.get('project')}/{manifest.get('stack')}"
         boundaries = boundary_only_arns(manifest["resources"])
@@ -271,7 +302,7 @@ def collect_findings(manifests: Iterable[dict[str, Any]]) -> tuple[int, list[Fin
                 continue
             arn = (resource.get("outputs") or {}).get("arn")
             arn = arn if isinstance(arn, str) else None
-            is_boundary = resource_type == "aws:iam/policy:Policy" and arn in boundaries
+            is_boundary = resource_type == POLICY_TYPE and arn in boundaries
             for doc in docs:
                 documents += 1
                 kind = BOUNDARY_KIND if is_boundary else doc.kind.value

@@ -8,9 +8,9 @@ the notification topic and fails. The buildspec is ``stacks/pipeline/buildspecs/
 
 The build role can read everything the previews read and change nothing the stacks own:
 
-* state: read the state bucket, and write/delete only lock files under ``.pulumi/locks/`` (the
-  self-managed backend takes a stack lock for an operation, previews included; see
-  pulumi/pulumi#8609), with the state key for SSE-KMS;
+* state: read the checkpoints of the stacks it checks, and nothing else; a preview takes no stack lock
+  in the self-managed backend (pulumi/pulumi pkg/backend/diy/backend.go: Preview runs without b.Lock), so
+  the role writes nothing there and a nightly run can never make a deploy fail on the lock;
 * secrets: ``kms:Decrypt`` on the awskms secrets key, to read the stacks' encrypted config;
 * the stacks' resources: only ``Describe*``/``Get*``/``List*`` (and CodeBuild's ``BatchGet*``)
   actions, on ARNs that carry the stacks' ``<prefix>-<environment>-`` name prefix, or the stacks'
@@ -35,6 +35,7 @@ import pulumi_aws as aws
 
 from regionflow import iam
 from regionflow.components.pipeline.build_project import load_buildspec, own_log_group_only
+from regionflow.components.pipeline.permissions import StateAccess, state_statements
 from regionflow.components.roles import service_role
 from regionflow.naming import NameKind, Namer
 from regionflow.offline.discovery import discover_stacks
@@ -47,7 +48,6 @@ DEFAULT_SCHEDULE = "cron(0 3 * * ? *)"
 DEFAULT_PULUMI_VERSION = "3.272.0"
 DEFAULT_BUILDSPEC = Path(__file__).resolve().parents[4] / "stacks" / "pipeline" / "buildspecs" / "drift.yml"
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
-LOCK_PREFIX = ".pulumi/locks/"
 # The longest physical name of each kind this component makes: the pipeline's config validation
 # passes these to Namer.check_limits so a long namePrefix fails before any resource is registered.
 DRIFT_LONGEST_NAMES: dict[NameKind, str] = {
@@ -64,6 +64,7 @@ class DriftStack:
 
     project_dir: str  # e.g. "stacks/secondary"
     stack: str  # e.g. "prod-eu-west-1"
+    project: str  # e.g. "regionflow-secondary": where its state lives in the backend
 
     def entry(self) -> str:
         return f"{self.project_dir}:{self.stack}"
@@ -76,7 +77,7 @@ class DriftStack:
         retired) by its config file joins (or leaves) the nightly check on the next pipeline update.
         """
         return [
-            DriftStack(target.project_dir.relative_to(repo_root).as_posix(), target.stack)
+            DriftStack(target.project_dir.relative_to(repo_root).as_posix(), target.stack, target.project)
             for target in discover_stacks(repo_root / "stacks")
         ]
 
@@ -109,10 +110,15 @@ class StateBackend:
     bucket_arn: pulumi.Input[str]
     state_key_arn: pulumi.Input[str]  # encrypts the bucket
     secrets_key_arn: pulumi.Input[str]  # the awskms secrets provider
+    secrets_provider: str  # awskms://..., what every stack file's `secretsprovider:` must say
 
     @staticmethod
     def for_bucket(
-        bucket_name: str, region: str, state_key_arn: pulumi.Input[str], secrets_key_arn: pulumi.Input[str]
+        bucket_name: str,
+        region: str,
+        state_key_arn: pulumi.Input[str],
+        secrets_key_arn: pulumi.Input[str],
+        secrets_provider: str,
     ) -> StateBackend:
         """From the values `regionflow bootstrap` printed (the bucket is not a resource of any stack,
         so its ARN is derived: S3 bucket ARNs are ``arn:<partition>:s3:::<name>``)."""
@@ -122,6 +128,7 @@ class StateBackend:
             bucket_arn=f"arn:{PARTITION}:s3:::{bucket_name}",
             state_key_arn=state_key_arn,
             secrets_key_arn=secrets_key_arn,
+            secrets_provider=secrets_provider,
         )
 
 
@@ -168,9 +175,18 @@ class ReadScope:
 READ_SCOPES: tuple[ReadScope, ...] = (
     ReadScope(
         "ReadStackBuckets",
-        ("s3:GetBucket*", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration", "s3:ListBucket"),
-        # Bucket ARNs only (no "/*"): object contents of the artifact buckets stay unreadable.
-        ("arn:{partition}:s3:::{prefix}*",),
+        # Every read of the bucket's refresh (terraform-provider-aws internal/service/s3/bucket.go
+        # resourceBucketRead fails on AccessDenied for each; HeadBucket is s3:ListBucket) and of its
+        # split-out resources (public access block, ownership controls). s3:GetBucket* would miss
+        # GetAccelerateConfiguration, GetReplicationConfiguration, GetLifecycleConfiguration and
+        # GetEncryptionConfiguration.
+        ("s3:ListBucket", "s3:GetBucketPolicy", "s3:GetBucketAcl", "s3:GetBucketCORS", "s3:GetBucketWebsite",
+         "s3:GetBucketVersioning", "s3:GetAccelerateConfiguration", "s3:GetBucketRequestPayment",
+         "s3:GetBucketLogging", "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration",
+         "s3:GetEncryptionConfiguration", "s3:GetBucketObjectLockConfiguration", "s3:GetBucketTagging",
+         "s3:GetBucketPublicAccessBlock", "s3:GetBucketOwnershipControls"),
+        # The artifact buckets' ARNs only: not their objects, and never the state bucket, which shares the prefix.
+        ("arn:{partition}:s3:::{prefix}*-artifacts-{account}",),
     ),
     ReadScope(
         "ReadStackRolesAndPolicies",
@@ -261,11 +277,11 @@ KEY_READ_ACTIONS: tuple[str, ...] = (
 # The only actions of the build role that are not reads; tests hold the role to this list.
 ALLOWED_NON_READ_ACTIONS: frozenset[str] = frozenset(
     {
-        "s3:PutObject",  # lock files only
-        "s3:DeleteObject",  # lock files only
-        "kms:Decrypt",  # state, stack secrets, topic and build key
-        "kms:GenerateDataKey",  # lock files (SSE-KMS), SNS messages (encrypted topic), build output
+        "kms:Decrypt",  # state, stack secrets, topic and build key, the functions' environments
+        "kms:GenerateDataKey",  # SNS messages (encrypted topic), build output
         "sns:Publish",  # the drift report, to the one topic
+        "codestar-connections:UseConnection",  # clone through the source connection (GitHub source only)
+        "codeconnections:UseConnection",  # the same, for connections with codeconnections ARNs
         "logs:CreateLogStream",  # its own log group
         "logs:PutLogEvents",  # its own log group
     }
@@ -293,35 +309,29 @@ def build_role_statements(args: DriftDetectionArgs, log_group_arn: pulumi.Input[
     statements += [
         iam.Statement(
             sid="ReadStackKeys",
+            # The regional artifact keys and the pipeline's notifications key, as their refresh reads them
+            # (terraform-provider-aws internal/service/kms/key.go findKeyInfo), and the build's own key.
             actions=KEY_READ_ACTIONS,
-            resources=[*args.stack_key_arns, backend.state_key_arn, backend.secrets_key_arn, args.key_arn],
+            resources=[*args.stack_key_arns, args.topic_key_arn, args.key_arn],
+        ),
+        iam.Statement(
+            sid="DecryptFunctionEnvironments",
+            # GetFunction returns a function's environment in clear only to a caller that may decrypt it
+            # (Lambda developer guide, "Securing environment variables"); without it the refresh would see
+            # the variables vanish and report drift every night.
+            actions=["kms:Decrypt"],
+            resources=list(args.stack_key_arns),
+            conditions=[iam.Condition("StringLike", "kms:ViaService", ["lambda.*.amazonaws.com"])],
         ),
         iam.Statement(
             sid="ListKeyAliases",
             actions=["kms:ListAliases"],  # in UNSCOPABLE_ACTIONS: ListAliases has no resource type
             resources=["*"],
         ),
-        iam.Statement(
-            sid="ListStateBucket",
-            actions=["s3:ListBucket", "s3:GetBucketLocation"],
-            resources=[backend.bucket_arn],
+        *state_statements(
+            StateAccess(backend.bucket_arn, backend.state_key_arn, backend.secrets_key_arn),
+            read_projects=sorted({stack.project for stack in args.stacks}),
         ),
-        iam.Statement(
-            sid="ReadState",
-            actions=["s3:GetObject", "s3:GetObjectVersion"],
-            resources=[pulumi.Output.concat(backend.bucket_arn, "/*")],
-        ),
-        iam.Statement(
-            sid="WriteLockFilesOnly",
-            actions=["s3:PutObject", "s3:DeleteObject"],
-            resources=[pulumi.Output.concat(backend.bucket_arn, "/", LOCK_PREFIX, "*")],
-        ),
-        iam.Statement(
-            sid="UseStateKey",
-            actions=["kms:Decrypt", "kms:GenerateDataKey"],
-            resources=[backend.state_key_arn],
-        ),
-        iam.Statement(sid="DecryptStackSecrets", actions=["kms:Decrypt"], resources=[backend.secrets_key_arn]),
         iam.Statement(sid="PublishDriftReport", actions=["sns:Publish"], resources=[args.topic_arn]),
         iam.Statement(
             sid="EncryptDriftReport",
@@ -351,11 +361,15 @@ def build_role_statements(args: DriftDetectionArgs, log_group_arn: pulumi.Input[
                 # What CodeBuild needs to clone through a connection. Connections made before the
                 # service's rename have codestar-connections ARNs, newer ones codeconnections ARNs;
                 # each prefix only ever matches its own ARN.
+                # CodeBuild checks the connection with this role when the project is created, so the project
+                # depends on this policy (CodeBuild user guide, "GitHub App connections"; aws/aws-cdk#38504).
                 actions=[
                     "codestar-connections:GetConnectionToken",
                     "codestar-connections:GetConnection",
+                    "codestar-connections:UseConnection",
                     "codeconnections:GetConnectionToken",
                     "codeconnections:GetConnection",
+                    "codeconnections:UseConnection",
                 ],
                 resources=[source.connection_arn],
             )
@@ -440,6 +454,7 @@ class DriftDetection(pulumi.ComponentResource):
                 environment_variables=[
                     _env("PULUMI_VERSION", args.pulumi_version),
                     _env("PULUMI_BACKEND_URL", args.backend.url),
+                    _env("PULUMI_SECRETS_PROVIDER", args.backend.secrets_provider),
                     _env("DRIFT_STACKS", " ".join(stack.entry() for stack in args.stacks)),
                     _env("DRIFT_TOPIC_ARN", args.topic_arn),
                     _env("DRIFT_PROJECT_NAME", project_name),

@@ -1,34 +1,40 @@
-"""What the pipeline's deploy builds may do, and the permissions boundary that caps every role.
+"""What the pipeline's roles may do: the deploy builds, UpdatePipeline, and their state backend access.
 
 A deploy build runs ``pulumi up`` of one stack, so its role must be able to create and change that
 stack's resources. It gets exactly the actions the stack's resource types need, on ARNs that carry
-the stack's name prefix (``<prefix>-<environment>-<region code>-``), plus the state bucket and the
-secrets key. IAM is the dangerous part: a deploy that could create any role could create one with
-more rights than itself. So role creation and every change of a role's policies is conditioned on
-``iam:PermissionsBoundary`` being the boundary policy this stack creates (:class:`DeployBoundary`),
-and the boundary itself denies changing or removing boundaries and the boundary policy. Whatever a
-deploy creates, and whatever it changes, stays inside the boundary: it can never raise its own rights.
+the stack's name prefix (``<prefix>-<environment>-<region code>-``), plus that stack's objects in the
+state bucket and the secrets key. IAM is the dangerous part: a deploy that could create any role could
+create one with more rights than itself. So role creation and every change of a role's policies is
+conditioned on ``iam:PermissionsBoundary`` being the account's regionflow boundary
+(:mod:`regionflow.boundary`, created by ``regionflow bootstrap``), and the boundary itself denies
+changing or removing boundaries. Whatever a deploy creates, and whatever it changes, stays inside the
+boundary: it can never raise its own rights.
 
-The boundary is written with ARN patterns (not the ARNs of this stack's resources) because it must
-already allow what a later deploy creates, e.g. the log group of a region added next month.
+Where an action's needs come from: the Terraform AWS provider that pulumi-aws wraps
+(hashicorp/terraform-provider-aws ``internal/service/<service>/<resource>.go``); ``regionflow iam-check``
+holds the table of calls per resource type and proves these statements cover it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
 from regionflow import iam
+from regionflow.boundary import BOUNDED_ROLE_ACTIONS
 from regionflow.lambda_layers import POWERTOOLS_LAYER_ACCOUNT
 from regionflow.naming import NameKind, Namer
+from regionflow.offline.discovery import ORGANIZATION
 from regionflow.regions import PARTITION
 
-# Where the self-managed backend keeps everything (stacks, history, backups, locks, meta.yaml).
+# The self-managed backend's layout with project-scoped stacks (meta.yaml version 1), from pulumi/pulumi
+# pkg/backend/diy/store.go (projectReferenceStore), state.go (stackPath, backupStack, addToHistory) and
+# lock.go (lockPath): per stack, its checkpoint and companions (.json, .json.bak, .pulumi-tags, compressed
+# variants) under stacks/<project>/<stack>.*, and its own history, backups, journal and lock folders.
 STATE_PREFIX = ".pulumi/"
+META_OBJECT = ".pulumi/meta.yaml"
 
 
 @dataclass(frozen=True)
@@ -40,37 +46,66 @@ class StateAccess:
     secrets_key_arn: pulumi.Input[str]
 
 
-def state_statements(state: StateAccess, *, write: bool) -> list[iam.Statement]:
-    """Read (preview) or read-write (up) the backend's objects, and use its keys."""
-    objects = pulumi.Output.concat(state.bucket_arn, "/", STATE_PREFIX, "*")
-    object_actions = ["s3:GetObject", "s3:GetObjectVersion"]
-    if write:
-        object_actions += ["s3:PutObject", "s3:DeleteObject"]
+def stack_state_objects(project: str, stack: str) -> list[str]:
+    """Object key patterns of one stack's state: everything an update of it reads and writes."""
+    return [
+        f"{STATE_PREFIX}stacks/{project}/{stack}.*",
+        f"{STATE_PREFIX}history/{project}/{stack}/*",
+        f"{STATE_PREFIX}backups/{project}/{stack}/*",
+        f"{STATE_PREFIX}journal/{project}/{stack}/*",
+        f"{STATE_PREFIX}locks/{ORGANIZATION}/{project}/{stack}/*",
+    ]
+
+
+def state_statements(
+    state: StateAccess, *, write: Sequence[tuple[str, str]] = (), read_projects: Sequence[str] = ()
+) -> list[iam.Statement]:
+    """Read the stacks of ``read_projects``; read and write the ``write`` stacks (``(project, stack)`` pairs).
+
+    Writes are limited to the exact stacks a role deploys: no deploy can rewrite another stack's state.
+    Reads (previews, StackReferences) are granted per project (``.pulumi/stacks/<project>/*``), which keeps a
+    policy the same size for 1 or 29 regions; a checkpoint's secrets stay encrypted with the secrets key.
+
+    * ``pulumi preview`` (also ``--refresh``) takes no lock in the self-managed backend, so read-only roles
+      write nothing (pulumi/pulumi pkg/backend/diy/backend.go: Preview goes to apply without b.Lock).
+    * Every command reads ``.pulumi/meta.yaml`` and lists ``.pulumi/stacks/`` (pkg/backend/diy/meta.go,
+      backend.go); ListBucket reveals key names only, so it is not narrowed by prefix.
+    * A StackReference reads the referenced stack's checkpoint only (pkg/backend/backend.go GetStackOutputs).
+    * awskms: reading or writing a stack decrypts its data key (kms:Decrypt); new secret values are
+      encrypted locally with that key, so no role needs kms:Encrypt on the secrets key
+      (pkg/secrets/cloud/manager.go). Only `pulumi stack init`, done by a person, calls Encrypt.
+    """
+    write_keys = sorted({key for project, stack in write for key in stack_state_objects(project, stack)})
+    read_keys = sorted({f"{STATE_PREFIX}stacks/{project}/*" for project in read_projects})
+
+    def objects(keys: Sequence[str]) -> list[pulumi.Output[str]]:
+        return [pulumi.Output.concat(state.bucket_arn, "/", key) for key in keys]
+
     statements = [
         iam.Statement(
             sid="ListStateBucket", actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[state.bucket_arn]
         ),
-        iam.Statement(sid="ReadWriteState" if write else "ReadState", actions=object_actions, resources=[objects]),
         iam.Statement(
-            sid="UseStateKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[state.state_key_arn]
-        ),
-        iam.Statement(
-            sid="UseSecretsKey",
-            # awskms: Decrypt unwraps the stack's data key; Encrypt/GenerateDataKey make a new one
-            # when a stack's secrets are re-keyed (writes only).
-            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"],
-            resources=[state.secrets_key_arn],
+            sid="ReadStateOfStacks",
+            actions=["s3:GetObject", "s3:GetObjectVersion"],
+            resources=objects([META_OBJECT, *read_keys, *write_keys]),
         ),
     ]
-    if not write:
-        # `pulumi preview` still takes the stack lock in the self-managed backend.
+    if write_keys:
         statements.append(
             iam.Statement(
-                sid="WriteLockFiles",
-                actions=["s3:PutObject", "s3:DeleteObject"],
-                resources=[pulumi.Output.concat(state.bucket_arn, "/", STATE_PREFIX, "locks/*")],
+                sid="WriteStateOfOwnStacks", actions=["s3:PutObject", "s3:DeleteObject"], resources=objects(write_keys)
             )
         )
+    statements += [
+        iam.Statement(
+            sid="UseStateKey",
+            # SSE-KMS on the state bucket: reads decrypt, writes make a data key.
+            actions=["kms:Decrypt", "kms:GenerateDataKey"] if write_keys else ["kms:Decrypt"],
+            resources=[state.state_key_arn],
+        ),
+        iam.Statement(sid="DecryptStackSecrets", actions=["kms:Decrypt"], resources=[state.secrets_key_arn]),
+    ]
     return statements
 
 
@@ -78,16 +113,6 @@ def _arn(service: str, region: str, account: pulumi.Input[str], resource: str) -
     return pulumi.Output.concat("arn:", PARTITION, ":", service, ":", region, ":", account, ":", resource)
 
 
-# The role management actions that accept the iam:PermissionsBoundary condition key (Service
-# Authorization Reference, IAM): each is allowed only when the role carries the boundary.
-BOUNDED_ROLE_ACTIONS: tuple[str, ...] = (
-    "iam:CreateRole",
-    "iam:PutRolePolicy",
-    "iam:DeleteRolePolicy",
-    "iam:AttachRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:PutRolePermissionsBoundary",
-)
 ROLE_READ_ACTIONS: tuple[str, ...] = (
     "iam:GetRole",
     "iam:GetRolePolicy",
@@ -103,15 +128,6 @@ ROLE_UPDATE_ACTIONS: tuple[str, ...] = (
     "iam:UpdateRoleDescription",
     "iam:UpdateAssumeRolePolicy",
     "iam:DeleteRole",
-)
-# What changes or removes a boundary: denied by the boundary itself.
-BOUNDARY_TAMPERING_ACTIONS: tuple[str, ...] = (
-    "iam:DeleteRolePermissionsBoundary",
-    "iam:DeleteUserPermissionsBoundary",
-    "iam:CreatePolicyVersion",
-    "iam:DeletePolicy",
-    "iam:DeletePolicyVersion",
-    "iam:SetDefaultPolicyVersion",
 )
 
 
@@ -144,55 +160,83 @@ def regional_deploy_statements(
     account: pulumi.Input[str],
     region_key_arn: pulumi.Input[str],
     boundary_arn: pulumi.Input[str],
+    *,
+    home_region: bool,
 ) -> list[iam.Statement]:
-    """What ``pulumi up`` of one regional stack (ArtifactStore + DeploymentLogger) needs, in its region."""
+    """What ``pulumi up`` of one regional stack (ArtifactStore + DeploymentLogger) needs, in its region.
+
+    ``home_region``: the primary stack also routes the pipeline's state-change events to its logger
+    (an EventBridge rule, its target and the function's permission for it).
+
+    Keys are never created here: ``kms:CreateKey`` has no resource type, and a new key's policy must let the
+    caller PutKeyPolicy (CreateKey's lockout safety check) and its default tags need ``kms:TagResource`` on
+    every key of the region (KMS developer guide, "Managing KMS key tags with API operations"). Granting
+    both would let a deploy rewrite the policy of any key in the region, the state and secrets keys
+    included. A region's key is made once by its owner's first ``pulumi up``; replacing it is a person's
+    job too (docs/pipeline.md, "Replacing a region's key").
+    """
     region = namer.region
     base = namer.base
     logger_role = pulumi.Output.concat(
         "arn:", PARTITION, ":iam::", account, ":role/", namer.name(NameKind.IAM_ROLE, "deploy-logger")
     )
-    return [
+    # The artifact bucket by its exact name (Namer.bucket): never the state bucket, which shares the prefix.
+    bucket = pulumi.Output.concat("arn:", PARTITION, ":s3:::", base, "-artifacts-", account)
+    statements = [
         iam.Statement(
             sid="ManageArtifactBucket",
+            # The bucket's refresh (terraform-provider-aws internal/service/s3/bucket.go resourceBucketRead)
+            # calls all fifteen reads below and fails on AccessDenied for any of them; s3:GetBucket* would
+            # not match GetAccelerateConfiguration, GetReplicationConfiguration, GetLifecycleConfiguration
+            # or GetEncryptionConfiguration. HeadBucket is s3:ListBucket.
             actions=[
-                "s3:CreateBucket", "s3:DeleteBucket", "s3:ListBucket", "s3:GetBucketLocation",
+                "s3:CreateBucket", "s3:DeleteBucket", "s3:ListBucket",
                 "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
+                "s3:GetBucketAcl", "s3:GetBucketCORS", "s3:GetBucketWebsite", "s3:GetBucketLogging",
+                "s3:GetBucketRequestPayment", "s3:GetBucketObjectLockConfiguration",
+                "s3:GetAccelerateConfiguration", "s3:GetReplicationConfiguration",
                 "s3:GetBucketVersioning", "s3:PutBucketVersioning",
                 "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
                 "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
                 "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
                 "s3:GetBucketOwnershipControls", "s3:PutBucketOwnershipControls",
                 "s3:GetBucketTagging", "s3:PutBucketTagging",
-                "s3:GetBucketAcl", "s3:GetBucketCORS", "s3:GetBucketWebsite", "s3:GetBucketLogging",
-                "s3:GetBucketRequestPayment", "s3:GetBucketObjectLockConfiguration",
-                "s3:GetReplicationConfiguration", "s3:GetAccelerateConfiguration", "s3:GetBucketNotification",
             ],
-            resources=[f"arn:{PARTITION}:s3:::{base}-*"],
-        ),
-        iam.Statement(
-            sid="CreateKeys",
-            # kms:CreateKey has no resource type (first deploy of a region, or a replacement); in
-            # UNSCOPABLE_ACTIONS. Limited to keys created in this region.
-            actions=["kms:CreateKey"],
-            resources=["*"],
-            conditions=[iam.Condition("StringEquals", "aws:RequestedRegion", [region])],
+            resources=[bucket],
         ),
         iam.Statement(
             sid="ManageRegionKey",
+            # terraform-provider-aws internal/service/kms/key.go: the refresh calls DescribeKey, GetKeyPolicy,
+            # GetKeyRotationStatus and ListResourceTags; updates EnableKeyRotation, UpdateKeyDescription,
+            # PutKeyPolicy and the tags. The alias needs the key and the alias ARN.
             actions=[
                 "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus",
                 "kms:EnableKeyRotation", "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource",
-                "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion", "kms:CreateAlias", "kms:UpdateAlias",
-                "kms:DeleteAlias",
+                "kms:UpdateKeyDescription", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias",
             ],
             resources=[region_key_arn, _arn("kms", region, account, f"alias/{base}-*")],
         ),
         iam.Statement(
-            sid="GrantKeyToDynamoDb",
-            # DynamoDB creates a grant on the table's CMK on the caller's behalf.
+            sid="GrantKeyToServices",
+            # DynamoDB (the table's SSE) and Lambda (the function's environment variables) create grants on
+            # the region's key with the caller's rights (Lambda developer guide, "Securing environment variables").
             actions=["kms:CreateGrant"],
             resources=[region_key_arn],
             conditions=[iam.Condition("Bool", "kms:GrantIsForAWSResource", ["true"])],
+        ),
+        iam.Statement(
+            sid="UseRegionKeyThroughServices",
+            # Lambda encrypts the environment with the caller's kms:Encrypt and returns it in clear on a read
+            # only when the caller may kms:Decrypt (Lambda developer guide, "Securing environment
+            # variables"); CloudWatch Logs makes KMS calls for its callers (Logs user guide, "Encrypt log data
+            # in CloudWatch Logs using AWS KMS", kms:ViaService).
+            actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[region_key_arn],
+            conditions=[
+                iam.Condition(
+                    "StringEquals", "kms:ViaService", [f"lambda.{region}.amazonaws.com", f"logs.{region}.amazonaws.com"]
+                )
+            ],
         ),
         iam.Statement(sid="ListKeyAliases", actions=["kms:ListAliases"], resources=["*"]),
         *role_statements("LoggerRole", [logger_role], boundary_arn, ["lambda.amazonaws.com"]),
@@ -207,6 +251,7 @@ def regional_deploy_statements(
                 "lambda:GetFunctionEventInvokeConfig", "lambda:DeleteFunctionEventInvokeConfig",
                 "lambda:GetRuntimeManagementConfig", "lambda:GetFunctionRecursionConfig",
                 "lambda:GetFunctionConcurrency",
+                *(["lambda:AddPermission", "lambda:RemovePermission"] if home_region else []),
             ],
             resources=[_arn("lambda", region, account, f"function:{base}-*")],
         ),
@@ -262,6 +307,20 @@ def regional_deploy_statements(
             resources=[_arn("dynamodb", region, account, f"table/{base}-*")],
         ),
     ]  # fmt: skip
+    if home_region:
+        statements.append(
+            iam.Statement(
+                sid="ManagePipelineEventRule",
+                # The rule that sends the pipeline's state changes to the home region's logger.
+                actions=[
+                    "events:PutRule", "events:DescribeRule", "events:DeleteRule", "events:PutTargets",
+                    "events:RemoveTargets", "events:ListTargetsByRule", "events:TagResource",
+                    "events:UntagResource", "events:ListTagsForResource",
+                ],
+                resources=[_arn("events", region, account, f"rule/{base}-*")],
+            )
+        )
+    return statements
 
 
 def pipeline_update_statements(
@@ -269,13 +328,15 @@ def pipeline_update_statements(
     account: pulumi.Input[str],
     pipeline_arn: pulumi.Input[str],
     key_arns: Sequence[pulumi.Input[str]],
+    notifications_key_arn: pulumi.Input[str],
+    connection_arn: pulumi.Input[str] | None,
     boundary_arn: pulumi.Input[str],
 ) -> list[iam.Statement]:
     """What ``pulumi up`` of the pipeline stack itself needs (UpdatePipeline), scoped to its names.
 
     Every role of the pipeline stack carries the boundary, so the role statements below can change
-    them while never letting a change exceed the boundary. The boundary policy is not in reach:
-    the boundary denies changing it, so a boundary change is applied by a person (docs/pipeline.md).
+    them while never letting a change exceed the boundary. ``key_arns`` are the regional artifact keys
+    (read: artifact stores and log groups name them); the notifications key is the stack's own.
     """
     prefix = f"{namer.prefix}-{namer.environment}-"
     role_pattern = pulumi.Output.concat("arn:", PARTITION, ":iam::", account, ":role/", prefix, "*")
@@ -286,7 +347,7 @@ def pipeline_update_statements(
     project_arns = [_arn("codebuild", any_region, account, f"project/{prefix}*")]
     log_groups = [_arn("logs", any_region, account, f"log-group:/aws/codebuild/{prefix}*")]
     home = namer.region
-    return [
+    statements = [
         iam.Statement(
             sid="UpdateOwnPipeline",
             actions=[
@@ -327,27 +388,37 @@ def pipeline_update_statements(
             ["codepipeline.amazonaws.com", "codebuild.amazonaws.com", "scheduler.amazonaws.com"],
         ),
         iam.Statement(
-            sid="ReadBoundaryPolicy",
-            actions=["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListPolicyTags"],
-            resources=[boundary_arn],
-        ),
-        iam.Statement(
-            sid="DescribeKeys",
+            sid="ReadRegionKeys",
             actions=["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"],
             resources=list(key_arns),
         ),
+        iam.Statement(
+            sid="ManageNotificationsKey",
+            # The stack's own key (terraform-provider-aws internal/service/kms/key.go): a change of owner or
+            # costCenter retags it, a change of its policy puts the policy. Never created here (see
+            # regional_deploy_statements: CreateKey's lockout check and tag-on-create).
+            actions=[
+                "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus",
+                "kms:EnableKeyRotation", "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource",
+                "kms:UpdateKeyDescription", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias",
+            ],
+            resources=[notifications_key_arn, _arn("kms", home, account, f"alias/{prefix}*")],
+        ),
+        iam.Statement(sid="ListKeyAliases", actions=["kms:ListAliases"], resources=["*"]),
         iam.Statement(
             sid="ManageNotificationsAndMonitoring",
             # The topic, its rules and alarms of the monitoring components carry the name prefix.
             actions=[
                 "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe", "sns:TagResource",
-                "sns:ListTagsForResource",
+                "sns:UntagResource", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic",
+                "sns:GetDataProtectionPolicy",
                 "events:DescribeRule", "events:PutRule", "events:DeleteRule", "events:PutTargets",
                 "events:RemoveTargets", "events:ListTargetsByRule", "events:TagResource",
-                "events:ListTagsForResource",
+                "events:UntagResource", "events:ListTagsForResource",
                 "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
-                "cloudwatch:TagResource", "cloudwatch:ListTagsForResource",
+                "cloudwatch:TagResource", "cloudwatch:UntagResource", "cloudwatch:ListTagsForResource",
                 "scheduler:GetSchedule", "scheduler:UpdateSchedule", "scheduler:CreateSchedule",
+                # Schedules take no tags (scheduler:TagResource applies to schedule groups only).
                 "scheduler:DeleteSchedule",
             ],
             resources=[
@@ -362,129 +433,28 @@ def pipeline_update_statements(
             actions=["cloudwatch:GetDashboard", "cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"],
             resources=[pulumi.Output.concat("arn:", PARTITION, ":cloudwatch::", account, ":dashboard/", prefix, "*")],
         ),
-        iam.Statement(
-            sid="ReadConnection",
-            actions=["codestar-connections:GetConnection", "codestar-connections:ListTagsForResource"],
-            resources=[_arn("codestar-connections", home, account, "connection/*")],
-        ),
     ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class DeployBoundaryArgs:
-    namer: Namer
-    account_id: pulumi.Input[str]
-    state: StateAccess
-
-
-class DeployBoundary(pulumi.ComponentResource):
-    """The managed policy every role of the pipeline and regional stacks carries as its boundary."""
-
-    policy: aws.iam.Policy
-    arn: pulumi.Output[str]
-    name: str
-
-    def __init__(self, name: str, args: DeployBoundaryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("regionflow:pipeline:DeployBoundary", name, None, opts)
-        self.name = args.namer.name(NameKind.IAM_POLICY, "deploy-boundary")
-        self.policy = aws.iam.Policy(
-            f"{name}-policy",
-            name=self.name,
-            description="Permissions boundary of every regionflow role: no role can exceed it or remove it",
-            policy=iam.policy_document(boundary_statements(args.namer, args.account_id, args.state, self.name)),
-            opts=pulumi.ResourceOptions(parent=self),
+    if connection_arn is not None:
+        statements.append(
+            iam.Statement(
+                sid="ManageAndPassConnection",
+                # The connection's refresh and retagging, and passing it: CodePipeline's source action and the
+                # drift build's CodeConnections source. Each service prefix only matches connections of its own
+                # ARN form, so both are granted (Developer Tools console user guide, "Identity and access
+                # management for AWS CodeConnections"); PassConnection is scoped to this one connection's ARN.
+                actions=[
+                    "codestar-connections:GetConnection", "codestar-connections:ListTagsForResource",
+                    "codestar-connections:TagResource", "codestar-connections:UntagResource",
+                    "codestar-connections:PassConnection", "codestar-connections:UseConnection",
+                    "codeconnections:GetConnection", "codeconnections:ListTagsForResource",
+                    "codeconnections:TagResource", "codeconnections:UntagResource",
+                    "codeconnections:PassConnection", "codeconnections:UseConnection",
+                ],
+                resources=[connection_arn],
+            )
         )
-        self.arn = self.policy.arn
-        self.register_outputs({"arn": self.arn})
+    return statements
 
-
-def boundary_statements(
-    namer: Namer, account: pulumi.Input[str], state: StateAccess, boundary_name: str
-) -> list[iam.Statement]:
-    """The boundary: every service regionflow uses, on the name prefix's ARNs in any region."""
-    prefix = f"{namer.prefix}-{namer.environment}-"
-    any_region = "*"
-    boundary_arn = pulumi.Output.concat("arn:", PARTITION, ":iam::", account, ":policy/", boundary_name)
-
-    def arn(service: str, resource: str) -> pulumi.Output[str]:
-        return _arn(service, any_region, account, resource)
-
-    return [
-        iam.Statement(
-            sid="PrefixedResources",
-            # The verb families (e.g. lambda:Get*) of exactly the actions regionflow's roles use
-            # (boundary_actions), compact enough for IAM's 6,144-character managed policy limit.
-            actions=boundary_action_families(),
-            resources=[
-                f"arn:{PARTITION}:s3:::{prefix}*",
-                pulumi.Output.concat(f"arn:{PARTITION}:s3:::{prefix}*", "/*"),
-                pulumi.Output.concat("arn:", PARTITION, ":iam::", account, ":role/", prefix, "*"),
-                arn("lambda", f"function:{prefix}*"),
-                arn("logs", f"log-group:/aws/*/{prefix}*"),
-                arn("sqs", f"{prefix}*"),
-                arn("sns", f"{prefix}*"),
-                arn("dynamodb", f"table/{prefix}*"),
-                arn("codebuild", f"project/{prefix}*"),
-                arn("codepipeline", f"{prefix}*"),
-                arn("events", f"rule/{prefix}*"),
-                arn("cloudwatch", f"alarm:{prefix}*"),
-                pulumi.Output.concat("arn:", PARTITION, ":cloudwatch::", account, ":dashboard/", prefix, "*"),
-                arn("scheduler", f"schedule/*/{prefix}*"),
-                arn("scheduler", f"schedule-group/{prefix}*"),
-                arn("kms", f"alias/{prefix}*"),
-                # Key, connection and notification-rule ARNs end in generated IDs, not names.
-                arn("kms", "key/*"),
-                arn("codestar-connections", "connection/*"),
-                arn("codeconnections", "connection/*"),
-                arn("codestar-notifications", "notificationrule/*"),
-                f"arn:{PARTITION}:lambda:*:{POWERTOOLS_LAYER_ACCOUNT}:layer:AWSLambdaPowertoolsPythonV3-*",
-            ],
-        ),
-        iam.Statement(
-            sid="PassPrefixedRoles",
-            actions=["iam:PassRole"],
-            resources=[pulumi.Output.concat("arn:", PARTITION, ":iam::", account, ":role/", prefix, "*")],
-            conditions=[iam.Condition("StringEquals", "iam:PassedToService", list(PASSED_TO_SERVICES))],
-        ),
-        iam.Statement(
-            sid="StateBackend",
-            actions=[
-                "s3:GetObject",
-                "s3:GetObjectVersion",
-                "s3:PutObject",
-                "s3:DeleteObject",
-                "s3:ListBucket",
-                "s3:GetBucketLocation",
-            ],
-            resources=[state.bucket_arn, pulumi.Output.concat(state.bucket_arn, "/*")],
-        ),
-        iam.Statement(
-            sid="Unscopable",
-            actions=sorted(a for a in iam.UNSCOPABLE_ACTIONS),
-            resources=["*"],
-        ),
-        iam.Statement(
-            sid="DenyBoundaryTampering",
-            effect="Deny",
-            actions=BOUNDARY_TAMPERING_ACTIONS,
-            resources=[boundary_arn, pulumi.Output.concat("arn:", PARTITION, ":iam::", account, ":role/*")],
-        ),
-        iam.Statement(
-            sid="DenyRolesWithoutBoundary",
-            effect="Deny",
-            actions=list(BOUNDED_ROLE_ACTIONS),
-            resources=[pulumi.Output.concat("arn:", PARTITION, ":iam::", account, ":role/*")],
-            conditions=[iam.Condition("StringNotEquals", "iam:PermissionsBoundary", [boundary_arn])],
-        ),
-    ]
-
-
-PASSED_TO_SERVICES: tuple[str, ...] = (
-    "lambda.amazonaws.com",
-    "codepipeline.amazonaws.com",
-    "codebuild.amazonaws.com",
-    "scheduler.amazonaws.com",
-)
 
 # Actions of roles outside this module: the pipeline role, every build project, the logger
 # (components/deployment_logger.py) and the drift build (drift.READ_SCOPES and its own statements).
@@ -500,29 +470,18 @@ OTHER_ROLE_ACTIONS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def boundary_actions() -> set[str]:
-    """Every action a regionflow role is granted (outside UNSCOPABLE_ACTIONS and iam:PassRole)."""
+def all_role_actions() -> set[str]:
+    """Every action any regionflow role is granted: what the boundary's verb families must cover."""
     from regionflow.components.pipeline.drift import KEY_READ_ACTIONS, READ_SCOPES
 
     namer = Namer("x", "x", "us-east-1")
     state = StateAccess("b", "k", "k")
     statements = [
-        *regional_deploy_statements(namer, "0", "k", "b"),
-        *pipeline_update_statements(namer, "0", "p", ["k"], "b"),
-        *state_statements(state, write=True),
-        *state_statements(state, write=False),
+        *regional_deploy_statements(namer, "0", "k", "b", home_region=True),
+        *pipeline_update_statements(namer, "0", "p", ["k"], "k", "c", "b"),
+        *state_statements(state, write=[("p", "s")], read_projects=["p"]),
     ]
     actions = {a for s in statements if s.effect == "Allow" for a in s.actions}
     actions |= set(OTHER_ROLE_ACTIONS) | set(KEY_READ_ACTIONS)
     actions |= {a for scope in READ_SCOPES for a in scope.actions}
-    return {a for a in actions if a not in iam.UNSCOPABLE_ACTIONS and a != "iam:PassRole"}
-
-
-def boundary_action_families() -> list[str]:
-    """``service:Verb*`` for each leading verb of :func:`boundary_actions`, e.g. ``lambda:Get*``."""
-    families = set()
-    for action in boundary_actions():
-        service, name = action.split(":", 1)
-        verb = re.match(r"[A-Z][a-z]*", name)
-        families.add(f"{service}:{verb.group(0) if verb else name.rstrip('*')}*")
-    return sorted(families)
+    return actions

@@ -34,8 +34,6 @@ from regionflow.contract import RegionalOutputs
 from regionflow.naming import NameKind, Namer
 from regionflow.pipeline_config import PipelineConfig, StackRef
 
-POLICY_PACK = "shared/regionflow/policies/pack"
-
 
 @dataclass(frozen=True)
 class RegionTarget:
@@ -143,6 +141,8 @@ class RegionflowPipeline(pulumi.ComponentResource):
             )
 
         all_stacks = [config.primary, *(s.stack for s in args.secondaries)]
+        regional_projects = sorted({ref.project for ref in all_stacks})
+        own_stack = (config.project, config.stack)
         preview_entries = " ".join(f"{s.folder}:{s.qualified_name}" for s in all_stacks)
         preview_entries += f" stacks/pipeline:{config.qualified_name}"
         self.projects = {
@@ -153,8 +153,8 @@ class RegionflowPipeline(pulumi.ComponentResource):
                 "preview",
                 "preview.yml",
                 "pulumi preview of every stack with the policy pack; a mandatory violation fails",
-                environment={**pulumi_env, "PREVIEW_STACKS": preview_entries, "POLICY_PACK": POLICY_PACK},
-                extra_statements=state_statements(state, write=False),
+                environment={**pulumi_env, "PREVIEW_STACKS": preview_entries},
+                extra_statements=state_statements(state, read_projects=[*regional_projects, config.project]),
             ),
             "scan": project(
                 "scan",
@@ -180,7 +180,8 @@ class RegionflowPipeline(pulumi.ComponentResource):
                     "REVISION_TYPE": "COMMIT_ID" if config.source_kind == "github" else "S3_OBJECT_VERSION_ID",
                 },
                 extra_statements=[
-                    *state_statements(state, write=True),
+                    # Its own stack, and the regional stacks its StackReferences read.
+                    *state_statements(state, write=[own_stack], read_projects=regional_projects),
                     *pipeline_update_statements(
                         namer,
                         args.account_id,
@@ -190,6 +191,8 @@ class RegionflowPipeline(pulumi.ComponentResource):
                             "arn:aws:codepipeline:", config.region, ":", args.account_id, ":", pipeline_name
                         ),
                         [t.outputs.artifact_key_arn for t in (args.primary, *args.secondaries)],
+                        args.topic_key_arn,
+                        self.connection_arn,
                         args.boundary_arn,
                     ),
                 ],
@@ -210,15 +213,15 @@ class RegionflowPipeline(pulumi.ComponentResource):
                             **pulumi_env,
                             "STACK_DIR": target.stack.folder,
                             "STACK_NAME": target.stack.qualified_name,
-                            "PERMISSIONS_BOUNDARY_ARN": args.boundary_arn,
                         },
                         extra_statements=[
-                            *state_statements(state, write=True),
+                            *state_statements(state, write=[(target.stack.project, target.stack.stack)]),
                             *regional_deploy_statements(
                                 Namer(config.name_prefix, config.environment, region),
                                 args.account_id,
                                 target.outputs.artifact_key_arn,
                                 args.boundary_arn,
+                                home_region=target is args.primary,
                             ),
                         ],
                         timeout_minutes=120,

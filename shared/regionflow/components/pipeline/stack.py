@@ -1,4 +1,4 @@
-"""The composition of the pipeline stack: references, boundary, topic, pipeline, monitoring, drift.
+"""The composition of the pipeline stack: references, topic, pipeline, monitoring, drift.
 
 ``stacks/pipeline/__main__.py`` only loads the config and calls :func:`build_pipeline_stack`.
 """
@@ -11,6 +11,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from regionflow.boundary import boundary_arn
 from regionflow.components.pipeline.drift import (
     DriftDetection,
     DriftDetectionArgs,
@@ -26,11 +27,9 @@ from regionflow.components.pipeline.monitoring import (
     RegionalLoggerTarget,
 )
 from regionflow.components.pipeline.notifications import PipelineNotifications, PipelineNotificationsArgs
-from regionflow.components.pipeline.permissions import DeployBoundary, DeployBoundaryArgs, StateAccess
 from regionflow.components.pipeline.pipeline import RegionflowPipeline, RegionflowPipelineArgs, RegionTarget
 from regionflow.contract import RegionalOutputs, read_regional
 from regionflow.pipeline_config import PipelineConfig, StackRef
-from regionflow.regions import PARTITION
 
 # Names of the pipeline stack's own exports.
 PIPELINE_NAME = "pipelineName"
@@ -52,7 +51,7 @@ class StackMismatchError(pulumi.RunError):
 class PipelineStackOutputs:
     pipeline: RegionflowPipeline
     notifications: PipelineNotifications
-    boundary: DeployBoundary
+    boundary_arn: str
     monitoring: PipelineMonitoring
     drift: DriftDetection | None
 
@@ -124,21 +123,10 @@ def build_pipeline_stack(config: PipelineConfig, buildspec_dir: Path) -> Pipelin
     primary = _reference(config.primary, config)
     secondaries = [_reference(ref, config) for ref in config.secondaries]
     namer = config.namer
-    backend = config.backend
 
-    boundary = DeployBoundary(
-        "deploy-boundary",
-        DeployBoundaryArgs(
-            namer=namer,
-            account_id=account_id,
-            state=StateAccess(
-                bucket_arn=f"arn:{PARTITION}:s3:::{backend.bucket}",
-                state_key_arn=backend.state_key_arn,
-                secrets_key_arn=backend.secrets_key_arn,
-            ),
-        ),
-        opts=opts,
-    )
+    # The account's boundary (regionflow.boundary), created by `regionflow bootstrap`: every role carries it.
+    # The account is known from the backend keys' ARNs at config time and checked against the caller above.
+    boundary = boundary_arn(config.account_id, config.name_prefix, config.environment)
     # Before the pipeline: the approval action notifies the topic and the pipeline role uses its key.
     notifications = PipelineNotifications(
         "notifications",
@@ -156,7 +144,7 @@ def build_pipeline_stack(config: PipelineConfig, buildspec_dir: Path) -> Pipelin
             secondaries=secondaries,
             topic_arn=notifications.topic_arn,
             topic_key_arn=notifications.key_arn,
-            boundary_arn=boundary.arn,
+            boundary_arn=boundary,
             buildspec_dir=buildspec_dir,
         ),
         opts=opts,
@@ -192,8 +180,7 @@ def build_pipeline_stack(config: PipelineConfig, buildspec_dir: Path) -> Pipelin
     pulumi.export(PIPELINE_ROLE_ARN, pipeline.role_arn)
     pulumi.export(BUILD_ROLE_ARNS, {key: project.role_arn for key, project in pipeline.projects.items()})
     pulumi.export(TOPIC_ARN, notifications.topic_arn)
-    if drift is None:
-        pulumi.export(BOUNDARY_ARN, boundary.arn)
+    pulumi.export(BOUNDARY_ARN, boundary)
     if pipeline.connection_arn is not None:
         pulumi.export(CONNECTION_ARN, pipeline.connection_arn)
         pulumi.export(
@@ -209,7 +196,7 @@ def build_pipeline_stack(config: PipelineConfig, buildspec_dir: Path) -> Pipelin
 def _drift(
     config: PipelineConfig,
     account_id: pulumi.Output[str],
-    boundary: DeployBoundary,
+    boundary: str,
     notifications: PipelineNotifications,
     pipeline: RegionflowPipeline,
     primary: RegionTarget,
@@ -230,17 +217,6 @@ def _drift(
             object_key=config.s3.object_key,
             key_arn=primary.outputs.artifact_key_arn,
         )
-    # DriftDetectionArgs takes the boundary as a plain string. The account is known from the
-    # backend keys' ARNs at config time (and checked against the caller above), so the ARN is the
-    # boundary policy's own name in this account; a resolved-value check below keeps the two equal.
-    boundary_arn = f"arn:{PARTITION}:iam::{config.account_id}:policy/{boundary.name}"
-
-    def same_boundary(actual: str) -> str:
-        if actual != boundary_arn:
-            raise StackMismatchError(f"boundary ARN {actual} differs from {boundary_arn} given to drift detection")
-        return actual
-
-    checked_boundary = boundary.arn.apply(same_boundary)
     drift = DriftDetection(
         "drift",
         DriftDetectionArgs(
@@ -251,7 +227,7 @@ def _drift(
             topic_key_arn=notifications.key_arn,
             key_arn=primary.outputs.artifact_key_arn,
             backend=StateBackend.for_bucket(
-                backend.bucket, backend.region, backend.state_key_arn, backend.secrets_key_arn
+                backend.bucket, backend.region, backend.state_key_arn, backend.secrets_key_arn, backend.secrets_provider
             ),
             source=source,
             stacks=DriftStack.discover(config.repo_root),
@@ -259,10 +235,8 @@ def _drift(
             pulumi_version=config.pulumi_version,
             log_retention_days=config.log_retention_days,
             buildspec_path=config.repo_root / "stacks" / "pipeline" / "buildspecs" / "drift.yml",
-            permissions_boundary_arn=boundary_arn,
+            permissions_boundary_arn=boundary,
         ),
         opts=opts,
     )
-    # Exported, so the check is part of the program's result rather than a detached Output.
-    pulumi.export(BOUNDARY_ARN, checked_boundary)
     return drift
