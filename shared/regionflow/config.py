@@ -26,6 +26,8 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
 
+DEFAULT_LOG_RETENTION_DAYS = 365
+
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,9}$")
 NAME_PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
@@ -37,6 +39,7 @@ REGIONAL_LONGEST_NAMES: dict[NameKind, str] = {
     NameKind.LAMBDA_FUNCTION: "deploy-logger",
     NameKind.SQS_QUEUE: "deploy-logger-dlq",
     NameKind.DYNAMODB_TABLE: "deploy-logger-idempotency",
+    NameKind.EVENT_RULE: "pipeline-failures",
 }
 
 StackKind = Literal["primary", "secondary"]
@@ -274,7 +277,8 @@ def load_regional_config(
         owner=owner,
         cost_center=cost_center,
         notification_email=reader.email("notificationEmail"),
-        log_retention_days=reader.choice("logRetentionDays", 30, LOG_RETENTION_DAYS),
+        # Deployment and build logs are audit records: a year by default.
+        log_retention_days=reader.choice("logRetentionDays", DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS),
         # S3 refuses transitions to STANDARD_IA earlier than 30 days after creation.
         artifact_transition_days=reader.integer("artifactTransitionDays", 30, minimum=30, maximum=3650),
         noncurrent_version_expiration_days=reader.integer(

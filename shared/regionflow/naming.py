@@ -20,6 +20,9 @@ from regionflow.regions import region_code
 ACCOUNT_ID_LENGTH = 12
 # The purpose of the state bucket `regionflow bootstrap` creates in each account and region.
 STATE_BUCKET_PURPOSE = "pulumi-state"
+# The pipeline's purpose: it is named <prefix>-<environment>-<home region code>-pipeline, so the primary
+# stack (deployed before the pipeline exists) can route that pipeline's events by name.
+PIPELINE_PURPOSE = "pipeline"
 
 
 @unique

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlparse
 import pulumi
 
 from regionflow.config import (
+    DEFAULT_LOG_RETENTION_DAYS,
     LOG_RETENTION_DAYS,
     ConfigError,
     ConfigGetter,
@@ -392,7 +393,8 @@ def load_pipeline_config(
         update_pipeline=_boolean(reader, "updatePipeline", False),
         drift_detection=_boolean(reader, "driftDetection", True),
         notification_email=reader.email("notificationEmail"),
-        log_retention_days=reader.choice("logRetentionDays", 30, LOG_RETENTION_DAYS),
+        # Deployment and build logs are audit records: a year by default.
+        log_retention_days=reader.choice("logRetentionDays", DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS),
         repo_root=repo_root,
     )
 

@@ -31,7 +31,7 @@ def test_good_secondary_config_has_defaults_and_derived_names() -> None:
     assert config.region == "eu-west-1"  # type: ignore[attr-defined]
     assert config.primary_region == "us-east-1"  # type: ignore[attr-defined]
     assert config.name_prefix == "rflow"  # type: ignore[attr-defined]
-    assert config.log_retention_days == 30  # type: ignore[attr-defined]
+    assert config.log_retention_days == 365  # audit records: a year by default  # type: ignore[attr-defined]
     assert config.namer.base == "rflow-prod-euw1"  # type: ignore[attr-defined]
 
 

@@ -6,6 +6,7 @@ the same program gives correct, region-specific resources in any region.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -151,6 +152,8 @@ def test_logger_function_settings(stack: StackResult) -> None:
     assert (major, minor) >= (3, 12)
     assert function["timeout"] == 30 and function["memorySize"] == 256
     assert function["tracingConfig"] == {"mode": "Active"}
+    # The environment is encrypted with the region's key, not Lambda's AWS-managed key.
+    assert function["kmsKeyArn"] == key_arn(stack)
     log_group = one(stack, "aws:cloudwatch/logGroup:LogGroup")
     assert function["loggingConfig"]["logFormat"] == "JSON"
     assert function["loggingConfig"]["logGroup"] == log_group.inputs["name"] == f"/aws/lambda/{function['name']}"
@@ -176,7 +179,8 @@ def test_logger_environment_is_what_the_function_requires(stack: StackResult, mo
 
 def test_logs_queue_topic_and_table_are_encrypted_with_the_region_key(stack: StackResult) -> None:
     log_group = one(stack, "aws:cloudwatch/logGroup:LogGroup").inputs
-    expected_retention = int(stack.target.config.get(f"{stack.target.project}:logRetentionDays", "30"))
+    # Deployment logs are audit records: a year unless the stack says otherwise.
+    expected_retention = int(stack.target.config.get(f"{stack.target.project}:logRetentionDays", "365"))
     assert log_group["retentionInDays"] == expected_retention and log_group["kmsKeyId"] == key_arn(stack)
     assert one(stack, "aws:sqs/queue:Queue").inputs["kmsMasterKeyId"] == key_arn(stack)
     assert one(stack, "aws:sns/topic:Topic").inputs["kmsMasterKeyId"] == key_arn(stack)
@@ -252,3 +256,48 @@ def test_secondaries_differ_only_by_region(regional_results: dict[str, StackResu
         )
         == 0
     )
+
+
+def _matches(pattern: Any, event: Any) -> bool:
+    """EventBridge's matching for the pattern forms used here: nested objects, lists of exact values
+    (EventBridge user guide, "Event patterns": a value list matches when the event's value is one of them)."""
+    if isinstance(pattern, dict):
+        return isinstance(event, dict) and all(k in event and _matches(sub, event[k]) for k, sub in pattern.items())
+    return event in pattern
+
+
+def test_the_home_region_routes_pipeline_failures_to_its_logger(regional_results: dict[str, StackResult]) -> None:
+    """Without the rule, DeploymentsFailed and the failure notifications would never fire (issue 10, item 9)."""
+    primary = regional_results["regionflow-primary/prod"]
+    rule = one(primary, "aws:cloudwatch/eventRule:EventRule")
+    pattern = json.loads(rule.inputs["eventPattern"])
+    # The pipeline stack names its pipeline from the same naming (tests/pipeline: exports pipelineName).
+    assert pattern["detail"]["pipeline"] == ["rflow-prod-use1-pipeline"]
+    events_dir = REPO_ROOT / "functions" / "deployment_logger" / "events"
+    for sample in ("pipeline_failed.json", "stage_failed.json", "action_failed.json"):
+        event = json.loads((events_dir / sample).read_text())
+        event["detail"]["pipeline"] = "rflow-prod-use1-pipeline"
+        assert _matches(pattern, event), sample
+        assert not _matches(pattern, {**event, "detail": {**event["detail"], "state": "SUCCEEDED"}}), sample
+    function = one(primary, "aws:lambda/function:Function")
+    dlq = one(primary, "aws:sqs/queue:Queue")
+    target = one(primary, "aws:cloudwatch/eventTarget:EventTarget").inputs
+    assert target["arn"] == function.outputs["arn"] and target["rule"] == rule.outputs["name"]
+    assert target["deadLetterConfig"] == {"arn": dlq.outputs["arn"]}
+    permission = one(primary, "aws:lambda/permission:Permission").inputs
+    assert permission["principal"] == "events.amazonaws.com" and permission["sourceArn"] == rule.outputs["arn"]
+    assert permission["action"] == "lambda:InvokeFunction" and permission["function"] == function.outputs["name"]
+    dead_letters = statement(policy_of(one(primary, "aws:sqs/queuePolicy:QueuePolicy")), "EventBridgeDeadLetters")
+    assert dead_letters["Principal"] == {"Service": "events.amazonaws.com"}
+    assert dead_letters["Condition"] == {"ArnEquals": {"aws:SourceArn": rule.outputs["arn"]}}
+    key_statement = statement(policy_of(one(primary, "aws:kms/key:Key")), "EventBridgeEncryptsDeadLetters")
+    assert set(as_list(key_statement["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    for label, result in regional_results.items():
+        if label != "regionflow-primary/prod":  # pipeline events exist in the home region only
+            assert not of_type(result, "aws:cloudwatch/eventRule:EventRule"), label
+
+
+def test_topic_account_statements_carry_the_source_owner_condition(stack: StackResult) -> None:
+    document = policy_of(one(stack, "aws:sns/topicPolicy:TopicPolicy"))
+    account = statement(document, "AccountPublishesAndManages")
+    assert account["Condition"] == {"StringEquals": {"AWS:SourceOwner": ACCOUNT}}

@@ -144,8 +144,18 @@ def test_the_schedule_starts_the_project_nightly_through_a_role_limited_to_start
             "Effect": "Allow",
             "Action": "codebuild:StartBuild",
             "Resource": project.outputs["arn"],
-        }
+        },
+        {
+            # The schedule is encrypted with the build's key; the execution role decrypts its input through
+            # Scheduler only (EventBridge Scheduler user guide, "Encryption at rest").
+            "Sid": "DecryptScheduleInput",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": BUILD_KEY,
+            "Condition": {"StringEquals": {"kms:ViaService": f"scheduler.{REGION}.amazonaws.com"}},
+        },
     ]
+    assert schedule.inputs["kmsKeyArn"] == BUILD_KEY
 
 
 def _allowed(policy: dict[str, Any]) -> list[tuple[str, list[str]]]:
@@ -177,8 +187,11 @@ def test_the_build_role_writes_nothing_but_logs_and_the_report(github: StackResu
         resources_of.setdefault(action, set()).update(resources)
     assert "s3:PutObject" not in resources_of and "s3:DeleteObject" not in resources_of
     assert resources_of["sns:Publish"] == {TOPIC_ARN}
-    # State, secrets, the build's own key (also the topic's here), and the stacks' keys for function environments.
-    assert resources_of["kms:Decrypt"] == {STATE_KEY, SECRETS_KEY, BUILD_KEY, EU_KEY}
+    # State, secrets, the build's own key (also the topic's here), and, through Lambda only, the keys of the
+    # functions' environments.
+    assert resources_of["kms:Decrypt"] == {STATE_KEY, SECRETS_KEY, BUILD_KEY, f"arn:aws:kms:*:{ACCOUNT}:key/*"}
+    (through_lambda,) = [s for s in build_policy(github)["Statement"] if s["Sid"] == "DecryptFunctionEnvironments"]
+    assert through_lambda["Condition"] == {"StringLike": {"kms:ViaService": "lambda.*.amazonaws.com"}}
     log_group = _by_name(github, "aws:cloudwatch/logGroup:LogGroup", "drift-logs").outputs["arn"]
     assert resources_of["logs:PutLogEvents"] == {log_group, f"{log_group}:log-stream:*"}
 
@@ -190,7 +203,7 @@ def test_the_build_role_never_uses_a_wildcard_resource_aws_lets_us_scope(github:
         for resource in resources:
             # Every name-scoped ARN carries the stacks' prefix; only generated-ID ARNs are account-wide.
             if resource.startswith("arn:aws:") and resource.endswith("*") and "rflow-prod-" not in resource:
-                assert resource.endswith(("log-group:*", "connection/*", "notificationrule/*")), resource
+                assert resource.endswith(("log-group:*", "connection/*", "notificationrule/*", "key/*")), resource
 
 
 def test_the_build_role_reads_the_stacks_keys_and_the_state(github: StackResult) -> None:

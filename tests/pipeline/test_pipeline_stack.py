@@ -349,3 +349,11 @@ def test_boundary_allows_every_action_the_roles_are_granted(
         for statement in _statements(document):
             for action in as_list(statement["Action"]):
                 assert any(fnmatch.fnmatchcase(action.lower(), pattern) for pattern in allowed), (role, action)
+
+
+def test_the_home_regions_failure_rule_names_this_pipeline(
+    pipeline: StackResult, results: dict[str, StackResult]
+) -> None:
+    """The primary stack routes the pipeline's failures by a name it derives before the pipeline exists."""
+    rule = one(results["regionflow-primary/prod"], "aws:cloudwatch/eventRule:EventRule")
+    assert json.loads(rule.inputs["eventPattern"])["detail"]["pipeline"] == [pipeline.exports["pipelineName"]]

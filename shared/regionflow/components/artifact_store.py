@@ -110,6 +110,22 @@ def cloudwatch_alarms_statement(
     )
 
 
+def eventbridge_dead_letters_statement(account_id: pulumi.Input[str]) -> iam.Statement:
+    """Key-policy statement letting EventBridge put undeliverable events into a queue encrypted with the key.
+
+    The SQS developer guide ("Configure KMS permissions for AWS services") asks for GenerateDataKey and
+    Decrypt for the service principal; whether EventBridge sends aws:SourceAccount to KMS for a dead-letter
+    delivery is not documented, so the condition only applies when the key is present (...IfExists).
+    """
+    return iam.Statement(
+        sid="EventBridgeEncryptsDeadLetters",
+        principals=[iam.Principal("Service", ["events.amazonaws.com"])],
+        actions=["kms:GenerateDataKey", "kms:Decrypt"],
+        conditions=[iam.Condition("StringEqualsIfExists", "aws:SourceAccount", [account_id])],
+        kind="resource",
+    )
+
+
 @dataclass(frozen=True)
 class ArtifactStoreArgs:
     namer: Namer
@@ -117,6 +133,9 @@ class ArtifactStoreArgs:
     region: str
     transition_days: int
     noncurrent_version_expiration_days: int
+    # The home region's logger receives the pipeline's state changes from EventBridge, whose dead letters go
+    # to the logger's queue, encrypted with this key.
+    eventbridge_dead_letters: bool = False
 
 
 class ArtifactStore(pulumi.ComponentResource):
@@ -157,6 +176,7 @@ class ArtifactStore(pulumi.ComponentResource):
                     cloudwatch_alarms_statement(
                         "CloudWatchAlarmsEncrypt", namer, args.account_id, ALARM_PUBLISHER_KEY_ACTIONS
                     ),
+                    *([eventbridge_dead_letters_statement(args.account_id)] if args.eventbridge_dead_letters else []),
                 ]
             ),
             opts=child,

@@ -7,6 +7,7 @@ start (``deployment_logger.settings.REQUIRED_ENV_VARS``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,19 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 # The function's idempotency table: partition key and TTL attribute Powertools Idempotency uses.
 IDEMPOTENCY_KEY = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+# The home region's logger records the pipeline's failures from its EventBridge state changes: pipeline,
+# stage and action (CodePipeline user guide, "Monitoring CodePipeline events"; the detail-types and fields
+# the logger parses are in functions/deployment_logger/deployment_logger/state_changes.py). It only reacts
+# to FAILED, so the rule only sends FAILED (its README: filtering saves invocations).
+PIPELINE_EVENTS_PURPOSE = "pipeline-failures"
+PIPELINE_DETAIL_TYPES: tuple[str, ...] = (
+    "CodePipeline Pipeline Execution State Change",
+    "CodePipeline Stage Execution State Change",
+    "CodePipeline Action Execution State Change",
+)
+# EventBridge retries a failed delivery this long, then the event goes to the dead-letter queue.
+EVENTS_MAX_RETRY_ATTEMPTS = 8
+EVENTS_MAX_EVENT_AGE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,8 @@ class DeploymentLoggerArgs:
     timeout_seconds: int
     permissions_boundary_arn: pulumi.Input[str]
     notification_email: str | None = None
+    # Set in the home region: the pipeline whose failed state changes EventBridge sends to this logger.
+    pipeline_name: str | None = None
 
 
 class DeploymentLogger(pulumi.ComponentResource):
@@ -98,12 +114,38 @@ class DeploymentLogger(pulumi.ComponentResource):
             message_retention_seconds=DLQ_RETENTION_SECONDS,
             opts=child,
         )
+        self.pipeline_events: aws.cloudwatch.EventRule | None = None
+        queue_statements = [iam.deny_insecure_transport("DenyInsecureTransport", ["sqs:*"], [self.dlq.arn])]
+        if args.pipeline_name is not None:
+            self.pipeline_events = aws.cloudwatch.EventRule(
+                f"{name}-pipeline-events",
+                name=namer.name(NameKind.EVENT_RULE, PIPELINE_EVENTS_PURPOSE),
+                description=f"Failed state changes of {args.pipeline_name} to the deployment logger",
+                event_pattern=json.dumps(
+                    {
+                        "source": ["aws.codepipeline"],
+                        "detail-type": list(PIPELINE_DETAIL_TYPES),
+                        "detail": {"pipeline": [args.pipeline_name], "state": ["FAILED"]},
+                    }
+                ),
+                opts=child,
+            )
+            # EventBridge needs the queue policy to put dead letters (EventBridge user guide, "Using dead-letter
+            # queues", granting permissions to the dead-letter queue); only for this rule.
+            queue_statements.append(
+                iam.Statement(
+                    sid="EventBridgeDeadLetters",
+                    principals=[iam.Principal("Service", ["events.amazonaws.com"])],
+                    actions=["sqs:SendMessage"],
+                    resources=[self.dlq.arn],
+                    conditions=[iam.Condition("ArnEquals", "aws:SourceArn", [self.pipeline_events.arn])],
+                    kind="resource",
+                )
+            )
         aws.sqs.QueuePolicy(
             f"{name}-dlq-policy",
             queue_url=self.dlq.url,
-            policy=iam.policy_document(
-                [iam.deny_insecure_transport("DenyInsecureTransport", ["sqs:*"], [self.dlq.arn])]
-            ),
+            policy=iam.policy_document(queue_statements),
             opts=pulumi.ResourceOptions(parent=self.dlq),
         )
         self.topic = aws.sns.Topic(
@@ -125,6 +167,9 @@ class DeploymentLogger(pulumi.ComponentResource):
                                 "AWS", [pulumi.Output.concat("arn:", PARTITION, ":iam::", args.account_id, ":root")]
                             )
                         ],
+                        # The condition of AWS's default topic policy (SNS developer guide, "aws:SourceAccount
+                        # versus aws:SourceOwner"); the account's roles are allowed by their own IAM policies.
+                        conditions=[iam.Condition("StringEquals", "AWS:SourceOwner", [args.account_id])],
                         actions=[
                             "sns:Publish",
                             "sns:Subscribe",
@@ -195,6 +240,10 @@ class DeploymentLogger(pulumi.ComponentResource):
             timeout=args.timeout_seconds,
             layers=[args.layer_arn],
             tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            # The environment is encrypted at rest with the region's key, not Lambda's AWS-managed key. Lambda
+            # decrypts it through a grant the deploying role creates (Lambda developer guide, "Securing
+            # environment variables"); the execution role needs nothing for it.
+            kms_key_arn=args.key_arn,
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="JSON",
                 log_group=self.log_group.name,
@@ -225,6 +274,27 @@ class DeploymentLogger(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self.function),
         )
+
+        if self.pipeline_events is not None:
+            permission = aws.lambda_.Permission(
+                f"{name}-pipeline-events-permission",
+                action="lambda:InvokeFunction",
+                function=self.function.name,
+                principal="events.amazonaws.com",
+                source_arn=self.pipeline_events.arn,
+                opts=pulumi.ResourceOptions(parent=self.pipeline_events),
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-pipeline-events-target",
+                rule=self.pipeline_events.name,
+                arn=self.function.arn,
+                dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.dlq.arn),
+                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                    maximum_retry_attempts=EVENTS_MAX_RETRY_ATTEMPTS,
+                    maximum_event_age_in_seconds=EVENTS_MAX_EVENT_AGE_SECONDS,
+                ),
+                opts=pulumi.ResourceOptions(parent=self.pipeline_events, depends_on=[permission]),
+            )
 
         self.function_name = self.function.name
         self.function_arn = self.function.arn

@@ -17,6 +17,7 @@ from regionflow.components.deployment_logger import DeploymentLogger, Deployment
 from regionflow.config import RegionalConfig
 from regionflow.contract import RegionalOutputs
 from regionflow.lambda_layers import powertools_layer_arn
+from regionflow.naming import PIPELINE_PURPOSE, NameKind, Namer
 
 
 def regional_provider(config: RegionalConfig) -> aws.Provider:
@@ -43,6 +44,7 @@ def build_regional_stack(config: RegionalConfig, function_dir: Path) -> Regional
             region=config.region,
             transition_days=config.artifact_transition_days,
             noncurrent_version_expiration_days=config.noncurrent_version_expiration_days,
+            eventbridge_dead_letters=config.kind == "primary",
         ),
         opts=opts,
     )
@@ -59,6 +61,12 @@ def build_regional_stack(config: RegionalConfig, function_dir: Path) -> Regional
             memory_mb=config.logger_memory_mb,
             timeout_seconds=config.logger_timeout_seconds,
             notification_email=config.notification_email,
+            # The pipeline lives in the home region under a name derived from the same naming.
+            pipeline_name=Namer(config.name_prefix, config.environment, config.region).name(
+                NameKind.CODEPIPELINE, PIPELINE_PURPOSE
+            )
+            if config.kind == "primary"
+            else None,
             # The account's regionflow boundary (created by `regionflow bootstrap`), derived from the naming,
             # so a hand deploy and the pipeline's deploy compute the same role.
             permissions_boundary_arn=account_id.apply(

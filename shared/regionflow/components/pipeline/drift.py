@@ -315,12 +315,22 @@ def build_role_statements(args: DriftDetectionArgs, log_group_arn: pulumi.Input[
             resources=[*args.stack_key_arns, args.topic_key_arn, args.key_arn],
         ),
         iam.Statement(
+            sid="DecryptSchedule",
+            # Reading the nightly schedule, encrypted with the build's key, may need it (EventBridge Scheduler
+            # user guide, "Encryption at rest"; whether GetSchedule decrypts is not stated).
+            actions=["kms:Decrypt"],
+            resources=[args.key_arn],
+            conditions=[iam.Condition("StringEquals", "kms:ViaService", [f"scheduler.{args.region}.amazonaws.com"])],
+        ),
+        iam.Statement(
             sid="DecryptFunctionEnvironments",
             # GetFunction returns a function's environment in clear only to a caller that may decrypt it
             # (Lambda developer guide, "Securing environment variables"); without it the refresh would see
-            # the variables vanish and report drift every night.
+            # the variables vanish and report drift every night. Only through Lambda, which this role can ask
+            # for its stacks' functions only; so any key of the account, which keeps the policy one size for
+            # any number of regions (IAM's 10,240-character limit for a role's inline policies).
             actions=["kms:Decrypt"],
-            resources=list(args.stack_key_arns),
+            resources=[_scoped(account, "arn:{partition}:kms:*:{account}:key/*", prefix)],
             conditions=[iam.Condition("StringLike", "kms:ViaService", ["lambda.*.amazonaws.com"])],
         ),
         iam.Statement(
@@ -480,7 +490,20 @@ class DriftDetection(pulumi.ComponentResource):
             role=self.scheduler_role.id,
             name="start-drift-build",
             policy=iam.policy_document(
-                [iam.Statement(sid="StartDriftBuild", actions=["codebuild:StartBuild"], resources=[self.project.arn])]
+                [
+                    iam.Statement(
+                        sid="StartDriftBuild", actions=["codebuild:StartBuild"], resources=[self.project.arn]
+                    ),
+                    iam.Statement(
+                        sid="DecryptScheduleInput",
+                        # EventBridge Scheduler user guide, "Encryption at rest": the execution role decrypts.
+                        actions=["kms:Decrypt"],
+                        resources=[args.key_arn],
+                        conditions=[
+                            iam.Condition("StringEquals", "kms:ViaService", [f"scheduler.{args.region}.amazonaws.com"])
+                        ],
+                    ),
+                ]
             ),
             opts=pulumi.ResourceOptions(parent=self.scheduler_role),
         )
@@ -490,9 +513,11 @@ class DriftDetection(pulumi.ComponentResource):
             description="Starts the nightly drift detection build",
             schedule_expression=args.schedule_expression,
             schedule_expression_timezone=args.schedule_timezone,
+            # Encrypted with the stack's key rather than an AWS-owned one; the scheduler's role decrypts the
+            # target input with it (EventBridge Scheduler user guide, "Encryption at rest").
+            kms_key_arn=args.key_arn,
             flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
-            # CodeBuild StartBuild is a templated target: the project ARN is the target; the
-            # (empty) input carries nothing secret, so the AWS-owned key is enough for it.
+            # CodeBuild StartBuild is a templated target: the project ARN is the target.
             target=aws.scheduler.ScheduleTargetArgs(
                 arn=self.project.arn,
                 role_arn=self.scheduler_role.arn,

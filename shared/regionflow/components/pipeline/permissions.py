@@ -335,8 +335,9 @@ def pipeline_update_statements(
     """What ``pulumi up`` of the pipeline stack itself needs (UpdatePipeline), scoped to its names.
 
     Every role of the pipeline stack carries the boundary, so the role statements below can change
-    them while never letting a change exceed the boundary. ``key_arns`` are the regional artifact keys
-    (read: artifact stores and log groups name them); the notifications key is the stack's own.
+    them while never letting a change exceed the boundary. ``key_arns`` are the regional artifact keys,
+    the home region's first (read: artifact stores and log groups name them; the drift schedule is
+    encrypted with the home key); the notifications key is the stack's own.
     """
     prefix = f"{namer.prefix}-{namer.environment}-"
     role_pattern = pulumi.Output.concat("arn:", PARTITION, ":iam::", account, ":role/", prefix, "*")
@@ -391,6 +392,14 @@ def pipeline_update_statements(
             sid="ReadRegionKeys",
             actions=["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"],
             resources=list(key_arns),
+        ),
+        iam.Statement(
+            sid="EncryptScheduleWithHomeKey",
+            # The drift schedule is encrypted with the home region's key: creating or updating it needs these
+            # through Scheduler (EventBridge Scheduler user guide, "Encryption at rest").
+            actions=["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[key_arns[0]],
+            conditions=[iam.Condition("StringEquals", "kms:ViaService", [f"scheduler.{home}.amazonaws.com"])],
         ),
         iam.Statement(
             sid="ManageNotificationsKey",

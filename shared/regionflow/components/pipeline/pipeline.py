@@ -31,7 +31,7 @@ from regionflow.components.pipeline.permissions import (
 )
 from regionflow.components.roles import service_role
 from regionflow.contract import RegionalOutputs
-from regionflow.naming import NameKind, Namer
+from regionflow.naming import PIPELINE_PURPOSE, NameKind, Namer
 from regionflow.pipeline_config import PipelineConfig, StackRef
 
 
@@ -82,7 +82,7 @@ class RegionflowPipeline(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         config = args.config
         namer = config.namer
-        pipeline_name = namer.name(NameKind.CODEPIPELINE, "pipeline")
+        pipeline_name = namer.name(NameKind.CODEPIPELINE, PIPELINE_PURPOSE)
         backend = config.backend
         state = StateAccess(
             bucket_arn=f"arn:aws:s3:::{backend.bucket}",  # created by `regionflow bootstrap`, no stack owns it
