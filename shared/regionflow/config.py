@@ -375,7 +375,7 @@ def load_regional_config(
             raise ConfigError(
                 reader.key("region"),
                 f"{region!r} is the primary region; a secondary stack must deploy elsewhere",
-                "set region to another region, or deploy this region with the primary stack",
+                f"run {reader.command('region <another region>')}, or deploy this region with the primary stack",
             )
     else:
         primary_region = region

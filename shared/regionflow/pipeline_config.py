@@ -161,7 +161,13 @@ def _boolean(reader: ConfigReader, name: str, default: bool) -> bool:
         return default
     if raw.lower() in ("true", "false"):
         return raw.lower() == "true"
-    raise ConfigError(reader.key(name), f"{raw!r} is not true or false", reader.set_hint(name, str(default).lower()))
+    # YAML 1.1 spellings of booleans: the Pulumi CLI reads stack files as YAML 1.2 (Go yaml.v3), where
+    # they are plain strings (regionflow.yaml_loading), so the program receives "yes", not true.
+    meant = {"yes": "true", "y": "true", "on": "true", "no": "false", "n": "false", "off": "false"}.get(raw.lower())
+    why = f"; YAML 1.2, which the Pulumi CLI reads, makes {raw!r} a string, not a boolean" if meant else ""
+    raise ConfigError(
+        reader.key(name), f"{raw!r} is not true or false{why}", reader.set_hint(name, meant or str(default).lower())
+    )
 
 
 def _json(reader: ConfigReader, name: str, raw: str, example: str) -> Any:

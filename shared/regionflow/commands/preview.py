@@ -23,7 +23,6 @@ import logging
 import re
 import traceback as traceback_module
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -147,23 +146,23 @@ def _run(plan: _Plan, account_id: str) -> Iterator[StackResult]:
 class _DropAbandonedFutures(logging.Filter):
     """Drop asyncio's "Future/Task exception was never retrieved" notes about a program that already failed.
 
-    A failed program leaves outputs whose futures hold the same exception; when they are collected,
-    asyncio logs each one with a traceback. The failure itself is reported once, on one line.
+    A failed program leaves outputs whose futures hold the same exception; when they are collected
+    (often only as the interpreter exits), asyncio logs each one with a traceback. The failure itself is
+    reported once, on one line; ``--traceback`` shows its traceback.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "exception was never retrieved" not in record.getMessage()
 
 
-@contextmanager
-def _quiet_abandoned_futures() -> Iterator[None]:
+_NOISE_FILTER = _DropAbandonedFutures()
+
+
+def quiet_abandoned_futures() -> None:
+    """Install the filter on asyncio's logger for the rest of the process (idempotent)."""
     logger = logging.getLogger("asyncio")
-    noise = _DropAbandonedFutures()
-    logger.addFilter(noise)
-    try:
-        yield
-    finally:
-        logger.removeFilter(noise)
+    if _NOISE_FILTER not in logger.filters:
+        logger.addFilter(_NOISE_FILTER)
 
 
 @dataclass
@@ -309,23 +308,30 @@ def run_preview(
             print(f"note: {note}", file=out)
     outcomes: list[_StackOutcome] = []
     try:
-        with _quiet_abandoned_futures():
-            for result in _run(plan, account):
-                manifest = build_manifest(
-                    project=result.target.project,
-                    stack=result.target.stack,
-                    exports=result.exports,
-                    resources=result.resources,
-                    root=root,
-                )
-                diff = diff_stack(result.target.project, result.target.stack, manifest, previous_dir)
-                path = write_manifest(manifest, out_dir)
-                # The same rules as `pulumi preview --policy-pack shared/regionflow/policies/pack`.
-                compliance = evaluate(result.target.label, result.resources)
-                outcome = _StackOutcome(result, manifest, path, diff, compliance)
-                outcomes.append(outcome)
-                if text_out and not quiet:
-                    _print_stack(outcome, root, out)
+        quiet_abandoned_futures()
+        for result in _run(plan, account):
+            manifest = build_manifest(
+                project=result.target.project,
+                stack=result.target.stack,
+                exports=result.exports,
+                resources=result.resources,
+                root=root,
+            )
+            diff = diff_stack(result.target.project, result.target.stack, manifest, previous_dir)
+            path = write_manifest(manifest, out_dir)
+            # The same rules as `pulumi preview --policy-pack shared/regionflow/policies/pack`.
+            compliance = evaluate(result.target.label, result.resources)
+            outcome = _StackOutcome(result, manifest, path, diff, compliance)
+            outcomes.append(outcome)
+            if text_out and not quiet:
+                _print_stack(outcome, root, out)
+            elif text_out and compliance.violations:
+                # --quiet still shows what fails or warns, under the stack it belongs to.
+                print(f"{result.target.label}:", file=out)
+                for violation in compliance.advisory:
+                    print(f"    warning: {violation.line()}", file=out)
+                for violation in compliance.mandatory:
+                    print(f"    {violation.line()}", file=out)
     except StackRunError as error:
         if traceback:
             traceback_module.print_exception(error.cause, file=out)
@@ -334,7 +340,8 @@ def run_preview(
             cause = cause.from_folder(error.target.relative_dir(root))
             print(f"error: {error.target.relative_file(root)}: {cause}", file=out)
             return EXIT_BAD_INPUT
-        print(f"error: {error}", file=out)
+        hint = "" if traceback else " (run again with --traceback to see where)"
+        print(f"error: {error}{hint}", file=out)
         return EXIT_FAILED
 
     existing = {(t.project, t.stack) for t in all_targets}

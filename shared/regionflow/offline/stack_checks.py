@@ -233,7 +233,7 @@ class _Checker:
                     f"{primary_name}). Fix: delete the file, or point primaryStack at it",
                 )
                 continue
-            region = _config(target, "region") or _region_of_stack(target.stack) or "<region>"
+            region = _region_of_stack(target.stack) or _config(target, "region") or "<region>"
             entry = f"{{stack: {target.qualified_name}, region: {region}}}"
             commands = " and ".join(
                 config_set_command(
