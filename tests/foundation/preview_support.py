@@ -16,10 +16,15 @@ from regionflow import cli
 
 
 def copy_repository(tmp_path: Path) -> Path:
-    """stacks/ copied (editable), functions/ and shared/ linked; a root `regionflow preview` accepts."""
+    """stacks/ and functions/ copied, shared/ linked: a root `regionflow preview` accepts.
+
+    functions/ is copied rather than linked so that the Lambda's asset paths in the manifests are relative
+    to the copy, as they are in a checkout (and two copies compare equal).
+    """
     root = tmp_path / "repo"
-    shutil.copytree(REPO_ROOT / "stacks", root / "stacks", ignore=shutil.ignore_patterns("venv", "__pycache__"))
-    (root / "functions").symlink_to(REPO_ROOT / "functions")
+    ignore = shutil.ignore_patterns("venv", "__pycache__", ".pytest_cache")
+    shutil.copytree(REPO_ROOT / "stacks", root / "stacks", ignore=ignore)
+    shutil.copytree(REPO_ROOT / "functions", root / "functions", ignore=ignore)
     (root / "shared").symlink_to(REPO_ROOT / "shared")
     return root
 
