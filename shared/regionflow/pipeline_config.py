@@ -210,7 +210,9 @@ def secondary_entry_commands(index: int, stack: str, region: str, *, reader: Con
     """The two `pulumi config set --path` commands that write ``secondaryStacks[index]``."""
     command = reader.command if reader is not None else (lambda arguments: config_set_command(arguments, None))
     entry = f"{SECONDARY_STACKS}[{index}]"
-    return f"{command(path_arguments(f'{entry}.stack', stack))} and {command(path_arguments(f'{entry}.region', region))}"
+    return (
+        f"{command(path_arguments(f'{entry}.stack', stack))} and {command(path_arguments(f'{entry}.region', region))}"
+    )
 
 
 def path_arguments(path: str, value: str) -> str:
@@ -226,14 +228,21 @@ def _secondaries(reader: ConfigReader, stacks: _Stacks, home: str) -> tuple[Stac
     raw = reader.raw(name)
     if raw is None:
         return ()
-    entries = _json(reader, name, raw, "run " + secondary_entry_commands(
-        0, f"{ORGANIZATION}/regionflow-secondary/prod-eu-west-1", "eu-west-1", reader=reader
-    ))
+    entries = _json(
+        reader,
+        name,
+        raw,
+        "run "
+        + secondary_entry_commands(
+            0, f"{ORGANIZATION}/regionflow-secondary/prod-eu-west-1", "eu-west-1", reader=reader
+        ),
+    )
     if not isinstance(entries, list):
         raise ConfigError(
             reader.key(name),
             "must be a list of {stack, region} entries",
-            "run " + secondary_entry_commands(
+            "run "
+            + secondary_entry_commands(
                 0, f"{ORGANIZATION}/regionflow-secondary/prod-eu-west-1", "eu-west-1", reader=reader
             ),
         )
@@ -244,7 +253,8 @@ def _secondaries(reader: ConfigReader, stacks: _Stacks, home: str) -> tuple[Stac
             raise ConfigError(
                 reader.key(key_name),
                 "must be a mapping with the keys stack and region",
-                "run " + secondary_entry_commands(
+                "run "
+                + secondary_entry_commands(
                     index, f"{ORGANIZATION}/regionflow-secondary/prod-<region>", "<region>", reader=reader
                 ),
             )
@@ -290,7 +300,9 @@ def _secondaries(reader: ConfigReader, stacks: _Stacks, home: str) -> tuple[Stac
                 reader.key(f"{key_name}.stack"),
                 "must be a string",
                 "run "
-                + reader.command(path_arguments(f"{key_name}.stack", f"{ORGANIZATION}/regionflow-secondary/prod-{region}")),
+                + reader.command(
+                    path_arguments(f"{key_name}.stack", f"{ORGANIZATION}/regionflow-secondary/prod-{region}")
+                ),
             )
         refs.append(stacks.resolve(reader, f"{key_name}.stack", stack, region))
     for kind, values in (("region", [r.region for r in refs]), ("stack", [r.qualified_name for r in refs])):

@@ -107,9 +107,7 @@ def test_a_program_error_is_one_clean_line_without_future_noise(tmp_path: Path) 
 
 
 def test_piping_into_head_ends_quietly(tmp_path: Path) -> None:
-    command = (
-        f"{sys.executable} -m regionflow.cli preview --root {REPO_ROOT} --out {tmp_path} | head -n 1"
-    )
+    command = f"{sys.executable} -m regionflow.cli preview --root {REPO_ROOT} --out {tmp_path} | head -n 1"
     completed = subprocess.run(
         ["bash", "-c", f"set -o pipefail; {command}"], capture_output=True, text=True, check=False,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -124,7 +122,9 @@ def test_json_prints_only_json_even_with_warnings(tmp_path: Path) -> None:
     root = copy_repository(tmp_path)
     new = root / "stacks" / "secondary" / "Pulumi.prod-us-west-2.yaml"
     new.write_text(
-        (root / "stacks/secondary/Pulumi.prod-eu-west-1.yaml").read_text().replace("region: eu-west-1", "region: us-west-2")
+        (root / "stacks/secondary/Pulumi.prod-eu-west-1.yaml")
+        .read_text()
+        .replace("region: eu-west-1", "region: us-west-2")
     )
     out = io.StringIO()
     code = cli.main(["preview", "--root", str(root), "--out", str(tmp_path / "o"), "--json"], stdout=out)

@@ -15,6 +15,10 @@ from preview_support import PIPELINE, PRIMARY, SECONDARY, copy_repository, edit,
 
 SECRETS_PROVIDER = "awskms://alias/rflow-prod-use1-pulumi-secrets?region=us-east-1"
 
+NEW_ENTRY = (
+    "      region: eu-west-1\n    - stack: organization/regionflow-secondary/prod-us-west-2\n      region: us-west-2\n"
+)
+
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
@@ -55,7 +59,7 @@ def test_an_undeclared_key_is_an_error_offering_the_closest_declared_key(
 
 def test_a_typo_of_secondary_stacks_no_longer_yields_a_pipeline_without_secondaries(repo: Path) -> None:
     edit(repo / PIPELINE, "regionflow-pipeline:secondaryStacks:", "regionflow-pipeline:secondaryStack:")
-    code, output = preview(repo)
+    code, _ = preview(repo)
     assert code == 2 and not (repo / ".regionflow" / "preview" / "regionflow-pipeline.prod.json").exists()
 
 
@@ -164,7 +168,7 @@ def test_a_new_region_the_pipeline_does_not_list_warns_with_the_exact_entry(repo
     edit(
         repo / PIPELINE,
         "      region: eu-west-1\n",
-        "      region: eu-west-1\n    - stack: organization/regionflow-secondary/prod-us-west-2\n      region: us-west-2\n",
+        NEW_ENTRY,
     )
     code, output = preview(repo, "--quiet")
     assert code == 0 and not lines(output, "warning: "), output
@@ -228,10 +232,11 @@ def test_every_deployed_stack_carries_the_pipelines_secrets_provider(repo: Path,
     assert code == 2
     error = one_error(output)
     assert error.startswith(f"error: {SECONDARY}: ")
+    assert f"`pulumi stack init prod-eu-west-1 --cwd stacks/secondary --secrets-provider '{SECRETS_PROVIDER}'`" in error
     assert (
-        f"`pulumi stack init prod-eu-west-1 --cwd stacks/secondary --secrets-provider '{SECRETS_PROVIDER}'`" in error
+        f"`pulumi stack change-secrets-provider --cwd stacks/secondary --stack prod-eu-west-1 '{SECRETS_PROVIDER}'`"
+        in error
     )
-    assert f"`pulumi stack change-secrets-provider --cwd stacks/secondary --stack prod-eu-west-1 '{SECRETS_PROVIDER}'`" in error
 
 
 def test_the_sample_stack_files_have_the_shape_pulumi_stack_init_writes() -> None:

@@ -14,6 +14,10 @@ from preview_support import PIPELINE, PRIMARY, SECONDARY, copy_repository, edit,
 
 from regionflow.offline.diff import REPLACE_ON_CHANGE, diff_resources, property_changes, summary_lines
 
+NEW_ENTRY = (
+    "      region: eu-west-1\n    - stack: organization/regionflow-secondary/prod-us-west-2\n      region: us-west-2\n"
+)
+
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -72,7 +76,7 @@ def test_a_new_region_creates_its_stack_and_changes_the_pipeline(tmp_path: Path,
     edit(
         root / PIPELINE,
         "      region: eu-west-1\n",
-        "      region: eu-west-1\n    - stack: organization/regionflow-secondary/prod-us-west-2\n      region: us-west-2\n",
+        NEW_ENTRY,
     )
     code, output = preview(root, "--diff-against", str(baseline[1]), "--json", out_dir=tmp_path / "out")
     assert code == 0, output

@@ -50,7 +50,9 @@ def test_summary_totals_match_the_manifests(preview: tuple[int, str, Path]) -> N
     assert reads >= 3
     assert f"Summary: {len(found)} stacks previewed, {creates} resources, {reads} stack references" in output
     # A first preview (an empty --out) has nothing to compare: every resource is to create, in Pulumi's words.
-    assert f"Resources (first preview: nothing to compare):\n    + {creates} to create\n    > {reads} to read\n" in output
+    assert (
+        f"Resources (first preview: nothing to compare):\n    + {creates} to create\n    > {reads} to read\n" in output
+    )
     for label, manifest in found.items():
         assert f"Previewing {label} (offline engine)" in output
         assert manifest["manifest_version"] == 1

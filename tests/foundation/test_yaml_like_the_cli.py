@@ -88,7 +88,9 @@ def test_a_secure_value_is_an_opaque_secret(tmp_path: Path) -> None:
 
 
 def test_stack_file_settings_are_kept_apart_from_config(tmp_path: Path) -> None:
-    _stack(tmp_path, "secretsprovider: awskms://alias/k?region=us-east-1\nencryptedkey: AAAA\nconfig:\n  demo:owner: me\n")
+    _stack(
+        tmp_path, "secretsprovider: awskms://alias/k?region=us-east-1\nencryptedkey: AAAA\nconfig:\n  demo:owner: me\n"
+    )
     [target] = discover_stacks(tmp_path / "stacks")
     assert target.secrets_provider == "awskms://alias/k?region=us-east-1"
     assert target.stack_settings["encryptedkey"] == "AAAA"

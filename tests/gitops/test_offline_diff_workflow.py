@@ -24,11 +24,11 @@ def script() -> str:
 
 def test_it_previews_the_base_then_diffs_this_pull_request_against_it() -> None:
     run = script()
-    base = run.index("-e preview -- --quiet --out \"$RUNNER_TEMP/base-manifests\"")
-    head = run.index("-e preview -- --diff-against \"$RUNNER_TEMP/base-manifests\"")
+    base = run.index('-e preview -- --quiet --out "$RUNNER_TEMP/base-manifests"')
+    head = run.index('-e preview -- --diff-against "$RUNNER_TEMP/base-manifests"')
     assert base < head
     assert 'git worktree add --detach "$RUNNER_TEMP/base" "$BASE_SHA"' in run  # the base's own code and stacks
-    assert "--markdown \"$RUNNER_TEMP/offline-diff.md\"" in run and "--stages" in run
+    assert '--markdown "$RUNNER_TEMP/offline-diff.md"' in run and "--stages" in run
 
 
 def test_it_never_touches_the_cloud() -> None:

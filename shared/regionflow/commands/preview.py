@@ -227,7 +227,9 @@ def _markdown(
 ) -> str:
     lines = [COMMENT_MARKER, "## regionflow offline preview", ""]
     lines.append(
-        f"Compared with {compared_with}." if compared_with else "No previous preview to compare with: every resource is new."
+        f"Compared with {compared_with}."
+        if compared_with
+        else "No previous preview to compare with: every resource is new."
     )
     lines.append("")
     lines.append("```diff")
@@ -240,7 +242,11 @@ def _markdown(
         changed = render_steps(diff, limit=12)
         if not changed:
             continue
-        lines += ["", f"<details><summary>{diff.label}: {', '.join(summary_lines(diff.counts(), indent=''))}</summary>", ""]
+        lines += [
+            "",
+            f"<details><summary>{diff.label}: {', '.join(summary_lines(diff.counts(), indent=''))}</summary>",
+            "",
+        ]
         lines += ["```diff", *(line.lstrip() for line in changed), "```", "</details>"]
     mandatory = sum(len(r.mandatory) for r in reports)
     advisory = sum(len(r.advisory) for r in reports)
@@ -278,7 +284,10 @@ def run_preview(
         )
         return EXIT_BAD_INPUT
     if diff_against is not None and not diff_against.is_dir():
-        print(f"error: --diff-against {diff_against} is not a folder of manifests (run a preview with --out there)", file=out)
+        print(
+            f"error: --diff-against {diff_against} is not a folder of manifests (run a preview with --out there)",
+            file=out,
+        )
         return EXIT_BAD_INPUT
 
     findings = check_stack_files(all_targets, root)

@@ -40,9 +40,7 @@ from regionflow.offline.manifest import manifest_path
 REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "namePrefix", "logGroupClass"}),
     "aws:lambda/function:Function": frozenset({"name", "packageType", "tenancyConfig"}),
-    "aws:kms/key:Key": frozenset(
-        {"customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId"}
-    ),
+    "aws:kms/key:Key": frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId"}),
     "aws:sqs/queue:Queue": frozenset({"name", "namePrefix", "fifoQueue"}),
     "aws:iam/role:Role": frozenset({"name", "namePrefix", "path"}),
     "aws:sns/topic:Topic": frozenset({"name", "namePrefix", "fifoTopic"}),
@@ -76,9 +74,7 @@ class Step:
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"op": self.op, "urn": self.urn, "type": self.type, "name": self.name}
         if self.changes:
-            data["diffs"] = [
-                {"path": c.path, "kind": c.kind, "old": c.old, "new": c.new} for c in self.changes
-            ]
+            data["diffs"] = [{"path": c.path, "kind": c.kind, "old": c.old, "new": c.new} for c in self.changes]
         if self.replace_reasons:
             data["replaceReasons"] = list(self.replace_reasons)
         return data
@@ -158,9 +154,7 @@ def _top_key(path: str) -> str:
     return path.split(".", 1)[0].split("[", 1)[0]
 
 
-def diff_resources(
-    previous: Iterable[Mapping[str, Any]], current: Iterable[Mapping[str, Any]]
-) -> list[Step]:
+def diff_resources(previous: Iterable[Mapping[str, Any]], current: Iterable[Mapping[str, Any]]) -> list[Step]:
     """Steps from the previous manifest's resources to the current ones (both as in the manifest)."""
     before = {r["urn"]: r for r in previous}
     after = {r["urn"]: r for r in current}

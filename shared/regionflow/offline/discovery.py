@@ -182,9 +182,9 @@ def read_stack_file(project: str, project_file: dict[str, Any], stack_file: Path
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for full_key, spec in declared_keys(project, project_file).items():
-        if isinstance(spec, dict) and "default" in spec and not plain(spec["default"]) is None:
+        if isinstance(spec, dict) and "default" in spec and plain(spec["default"]) is not None:
             config[full_key] = _config_string(spec["default"])
-        elif isinstance(spec, dict) and "value" in spec and not plain(spec["value"]) is None:
+        elif isinstance(spec, dict) and "value" in spec and plain(spec["value"]) is not None:
             config[full_key] = _config_string(spec["value"])
         elif isinstance(spec, ScalarText) and not spec.is_null:
             config[full_key] = spec.text

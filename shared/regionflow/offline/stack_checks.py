@@ -122,7 +122,9 @@ class _Checker:
             if namespace == target.project:
                 if key not in target.declared_keys:
                     problem, fix = undeclared_key_problem(key, target.declared_keys)
-                    self.add("error", target, f"{where}{key} {problem.replace('its Pulumi.yaml', project_file)}. Fix: {fix}")
+                    self.add(
+                        "error", target, f"{where}{key} {problem.replace('its Pulumi.yaml', project_file)}. Fix: {fix}"
+                    )
             elif namespace == "aws":
                 known = aws_provider_keys()
                 if name not in known:
@@ -196,7 +198,9 @@ class _Checker:
                     f"has secretsprovider but no encryptedkey (the data key the awskms provider decrypts). Fix: {fix}",
                 )
             elif not _is_base64(key):
-                self.add("error", target, f"encryptedkey is not base64 (it is KMS ciphertext, base64-encoded). Fix: {fix}")
+                self.add(
+                    "error", target, f"encryptedkey is not base64 (it is KMS ciphertext, base64-encoded). Fix: {fix}"
+                )
 
     def pipeline(self, pipeline: StackTarget) -> None:
         project = pipeline.project
@@ -216,8 +220,8 @@ class _Checker:
             for target in [pipeline, *(t for t, _, _ in listed)]:
                 self.secrets_provider(target, provider, pipeline)
         pipeline_file = pipeline.relative_file(self.root)
-        for target, region, index in listed:
-            self._compare(pipeline, target, region, index)
+        for listed_target, listed_region, listed_index in listed:
+            self._compare(pipeline, listed_target, listed_region, listed_index)
         # Regional stacks of this environment that the pipeline does not deploy.
         environment = _config(pipeline, "environment")
         listed_names = {t.qualified_name for t, _, _ in listed}
@@ -234,7 +238,7 @@ class _Checker:
                 )
                 continue
             region = _region_of_stack(target.stack) or _config(target, "region") or "<region>"
-            entry = f"{{stack: {target.qualified_name}, region: {region}}}"
+            wanted = f"{{stack: {target.qualified_name}, region: {region}}}"
             commands = " and ".join(
                 config_set_command(
                     f"--path '{SECONDARY_STACKS}[{next_index}].{field}' {value}",
@@ -247,7 +251,7 @@ class _Checker:
                 "warning",
                 target,
                 f"is not deployed by the pipeline: {pipeline_file} has no {SECONDARY_STACKS} entry for it. "
-                f"Fix: add the entry {entry} to {project}:{SECONDARY_STACKS} (run {commands})",
+                f"Fix: add the entry {wanted} to {project}:{SECONDARY_STACKS} (run {commands})",
             )
             next_index += 1
 
@@ -313,8 +317,8 @@ class _Checker:
                 self.add(
                     "error",
                     pipeline,
-                    f"{project}:{name} is {mine!r}, but the stacks it deploys ({target_file}) use {theirs!r}. "
-                    f"Fix: run {config_set_command(f'{name} {theirs}', pipeline.stack, pipeline.relative_dir(self.root))}",
+                    f"{project}:{name} is {mine!r}, but the stacks it deploys ({target_file}) use {theirs!r}. Fix: run "
+                    + config_set_command(f"{name} {theirs}", pipeline.stack, pipeline.relative_dir(self.root)),
                 )
 
     # --- across regional stacks ---------------------------------------------------------------------------
@@ -340,7 +344,8 @@ class _Checker:
             if meant is not None and meant != region:
                 fix = f"run {_set(copy, self.root, f'region {meant}')} (its stack name says {meant})"
             else:
-                fix = f"give one of them another region, or another namePrefix with {_set(copy, self.root, 'namePrefix <prefix>')}"
+                other = _set(copy, self.root, "namePrefix <prefix>")
+                fix = f"give one of them another region, or another namePrefix with {other}"
             self.add(
                 "error",
                 copy,
@@ -359,12 +364,16 @@ class _Checker:
         for pipeline in self.pipelines():
             chosen = self.by_name.get(_config(pipeline, "primaryStack") or "")
             if chosen is not None:
-                primaries[(_config(chosen, "environment"), _config(chosen, "namePrefix") or DEFAULT_NAME_PREFIX)] = chosen
+                primaries[(_config(chosen, "environment"), _config(chosen, "namePrefix") or DEFAULT_NAME_PREFIX)] = (
+                    chosen
+                )
         for target in self.regional():
             stated = _config(target, "primaryRegion")
             if stated is None:
                 continue
-            primary = primaries.get((_config(target, "environment"), _config(target, "namePrefix") or DEFAULT_NAME_PREFIX))
+            primary = primaries.get(
+                (_config(target, "environment"), _config(target, "namePrefix") or DEFAULT_NAME_PREFIX)
+            )
             if primary is None:
                 continue
             home = _config(primary, "region")
