@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
+from pathlib import Path
 
 from offline_support import REPO_ROOT
 
+from regionflow import cli
 from regionflow.iam import UNSCOPABLE_ACTIONS
 
 README = (REPO_ROOT / "README.md").read_text()
@@ -47,3 +51,21 @@ def test_multi_account_is_stated_as_one_account_today() -> None:
 
 def test_no_doc_claims_bootstrap_prints_the_repository_variables() -> None:
     assert "all printed by `regionflow bootstrap`" not in GITOPS
+
+
+def test_the_logger_readme_sample_is_what_the_pipeline_sends(tmp_path: Path) -> None:
+    """The sample UserParameters equal those of eu-west-1's RecordDeployment action in the offline preview."""
+    readme = (REPO_ROOT / "functions" / "deployment_logger" / "README.md").read_text()
+    block = section(readme, "## UserParameters schema").split("```json\n", 1)[1].split("```", 1)[0]
+    sample = json.loads(block)
+    code = cli.main(["preview", "--quiet", "--root", str(REPO_ROOT), "--out", str(tmp_path)], stdout=io.StringIO())
+    assert code == 0
+    manifest = json.loads((tmp_path / "regionflow-pipeline.prod.json").read_text())
+    [pipeline] = [r for r in manifest["resources"] if r["type"] == "aws:codepipeline/pipeline:Pipeline"]
+    sent = {
+        action["name"]: json.loads(action["configuration"]["UserParameters"])
+        for stage in pipeline["inputs"]["stages"]
+        for action in stage["actions"]
+        if action["name"].startswith("RecordDeployment-")
+    }
+    assert sample == sent["RecordDeployment-eu-west-1"]
