@@ -252,3 +252,13 @@ def test_the_sample_stack_files_have_the_shape_pulumi_stack_init_writes() -> Non
         assert set(document) == {"secretsprovider", "encryptedkey", "config"}, path
         assert document["secretsprovider"] == SECRETS_PROVIDER, path
         assert base64.b64decode(document["encryptedkey"], validate=True).startswith(b"SAMPLE ONLY"), path
+
+
+def test_a_name_prefix_only_the_pipeline_changed_blames_the_pipeline_once(repo: Path) -> None:
+    edit(repo / PIPELINE, "config:\n", "config:\n  regionflow-pipeline:namePrefix: acme\n")
+    code, output = preview(repo)
+    assert code == 2
+    assert one_error(output) == (
+        f"error: {PIPELINE}: regionflow-pipeline:namePrefix is 'acme', but the regional stacks it deploys use "
+        "'rflow'. Fix: run `pulumi config set --cwd stacks/pipeline --stack prod namePrefix rflow`"
+    )

@@ -317,7 +317,7 @@ class _Checker:
                 self.add(
                     "error",
                     pipeline,
-                    f"{project}:{name} is {mine!r}, but the stacks it deploys ({target_file}) use {theirs!r}. Fix: run "
+                    f"{project}:{name} is {mine!r}, but the regional stacks it deploys use {theirs!r}. Fix: run "
                     + config_set_command(f"{name} {theirs}", pipeline.stack, pipeline.relative_dir(self.root)),
                 )
 
