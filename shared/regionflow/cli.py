@@ -8,6 +8,7 @@ bad input (config or arguments). Errors are printed once, on one line, without a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -34,28 +35,53 @@ def find_root(start: Path) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from regionflow import __version__
+
     parser = _Parser(prog="regionflow", description="regionflow: multi-region Pulumi pipeline tooling")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"regionflow {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     preview = sub.add_parser(
         "preview",
         help="preview every stack: primary, then each secondary, then the pipeline",
-        description="Preview every stack in order. --engine offline (default) runs each program "
-        "in-process under mocks and writes a JSON manifest per stack; --engine pulumi runs a real "
+        description="Preview every stack in order. --engine offline (default) checks every stack file, "
+        "runs each program in-process under mocks, shows what changed since the previous preview "
+        "(like `pulumi preview --diff`) and writes a JSON manifest per stack; --engine pulumi runs a real "
         "`pulumi preview` per stack through the Automation API (needs the CLI, a backend login "
         "and AWS credentials).",
     )
-    preview.add_argument("--engine", choices=("offline", "pulumi"), default="offline")
+    preview.add_argument(
+        "--engine",
+        choices=("offline", "pulumi"),
+        default="offline",
+        help="offline (default): in-process under mocks, no cloud access; pulumi: the real CLI",
+    )
     preview.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
-    preview.add_argument("--out", type=Path, help="where manifests go (default: <root>/.regionflow/preview)")
+    preview.add_argument(
+        "--out", type=Path, help="where manifests and pipeline.mmd go (default: <root>/.regionflow/preview)"
+    )
     preview.add_argument("--account-id", default=None, help="12-digit account ID used in mocked ARNs")
     preview.add_argument(
         "--stack",
         action="append",
         default=[],
         metavar="PROJECT/STACK",
-        help="only these stacks (repeatable); they still run in deployment order",
+        help="only these stacks (repeatable), in deployment order; stacks they reference are read from "
+        "their previous manifests, or previewed first when there are none",
     )
-    preview.add_argument("--quiet", action="store_true", help="print only the totals")
+    preview.add_argument(
+        "--diff-against",
+        type=Path,
+        metavar="DIR",
+        help="compare with the manifests in DIR (e.g. a preview of main) instead of the previous ones in --out",
+    )
+    preview.add_argument("--json", action="store_true", help="print one JSON document: findings, diff, pipeline")
+    preview.add_argument(
+        "--stages", action="store_true", help="print the pipeline's stages and actions (region, run order, wave)"
+    )
+    preview.add_argument(
+        "--markdown", type=Path, metavar="FILE", help="write the diff and pipeline diagram as a pull-request comment"
+    )
+    preview.add_argument("--quiet", action="store_true", help="print only the totals (and any warning or error)")
     preview.add_argument("--traceback", action="store_true", help="show the full traceback of a failure")
     _add_gitops_commands(sub)
     iam_lint = sub.add_parser(
@@ -107,6 +133,18 @@ def _add_gitops_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
     out = stdout or sys.stdout
+    try:
+        return _main(argv, out)
+    except BrokenPipeError:
+        # `regionflow preview | head`: the reader left; stop quietly, as other command-line tools do.
+        # Point stdout at /dev/null so the interpreter's final flush does not raise again.
+        if stdout is None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "preview":
         from regionflow.commands.preview import run_preview
@@ -122,8 +160,13 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
             quiet=args.quiet,
             traceback=args.traceback,
             out=out,
+            diff_against=args.diff_against,
+            json_output=args.json,
+            show_stages=args.stages,
+            markdown=args.markdown,
         )
-        print(f"Duration: {time.perf_counter() - started:.2f}s", file=out)
+        if code != EXIT_BAD_INPUT and not args.quiet and not args.json:
+            print(f"Duration: {time.perf_counter() - started:.2f}s", file=out)
         return code
     if args.command == "bootstrap":
         from regionflow.bootstrap import BootstrapRequest

@@ -8,15 +8,18 @@ so a bad value never leaves a half-created stack behind.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import pulumi
 
 from regionflow.naming import NameKind, Namer, NameTooLongError
+from regionflow.offline.discovery import is_offline_opaque
 from regionflow.regions import SUPPORTED_REGIONS, closest_regions
 from regionflow.tagging import TAG_VALUE_PATTERN, default_tags
 
@@ -29,7 +32,8 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
 DEFAULT_LOG_RETENTION_DAYS = 365
 
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,9}$")
-NAME_PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+NAME_PREFIX_MAX_LENGTH = 32
+NAME_PREFIX_PATTERN = re.compile(rf"^[a-z][a-z0-9-]{{0,{NAME_PREFIX_MAX_LENGTH - 2}}}[a-z0-9]$")
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 
 # The longest purpose each regional stack uses per kind of name; see components/.
@@ -54,8 +58,30 @@ class ConfigError(pulumi.RunError):
         self.fix = fix
         super().__init__(f"{key}: {problem}. Fix: {fix}")
 
+    def from_folder(self, folder: str) -> ConfigError:
+        """The same error with its `pulumi config set` commands made to run from the repository root.
+
+        Programs run (and their users usually type) in the project folder, so the hints a program
+        gives are plain `pulumi config set ...`. The offline preview runs from the repository root and
+        adds `--cwd <folder>` (the CLI changes to that folder before anything else; facts-pulumi.md 5/7).
+        """
+        return ConfigError(self.key, self.problem, with_cwd(self.fix, folder))
+
+
+def config_set_command(arguments: str, stack: str | None, folder: str | None = None) -> str:
+    """`pulumi config set [--cwd F] [--stack S] <arguments>`, in backticks, ready to paste."""
+    cwd = f" --cwd {folder}" if folder else ""
+    stack_flag = f" --stack {stack}" if stack else ""
+    return f"`pulumi config set{cwd}{stack_flag} {arguments}`"
+
+
+def with_cwd(text: str, folder: str) -> str:
+    """Add `--cwd folder` to every `pulumi config set` command in ``text`` that has none."""
+    return text.replace("`pulumi config set --stack ", f"`pulumi config set --cwd {folder} --stack ")
+
 
 ConfigGetter = Callable[[str], "str | None"]
+SecretCheck = Callable[[str], bool]
 
 
 def pulumi_config_getter() -> ConfigGetter:
@@ -64,18 +90,90 @@ def pulumi_config_getter() -> ConfigGetter:
     return config.get
 
 
+def pulumi_secret_check(namespace: str) -> SecretCheck:
+    """Whether a key of ``namespace`` holds a `secure:` value (the CLI passes the list of secret keys)."""
+    return lambda name: pulumi.runtime.is_config_secret(f"{namespace}:{name}")
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate most like ``name`` (a typo, a plural, British spelling), if any is close."""
+    options = sorted(set(candidates))
+    exact = [c for c in options if c.lower() == name.lower()]
+    if exact:
+        return exact[0]
+    matches = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def undeclared_key_problem(key: str, declared: Iterable[str]) -> tuple[str, str]:
+    """(problem, fix) for a key the project's Pulumi.yaml does not declare, suggesting the closest one."""
+    namespace, _, name = key.partition(":")
+    same_namespace = [d.partition(":")[2] for d in declared if d.partition(":")[0] == namespace]
+    suggestion = closest(name, same_namespace)
+    problem = f"is not a key of {namespace}: its Pulumi.yaml declares no {name!r}, so it would be ignored"
+    if suggestion is not None:
+        return f"{problem} (did you mean {suggestion}?)", f"rename it to {namespace}:{suggestion}"
+    return problem, f"remove it, or use one of: {', '.join(sorted(same_namespace))}"
+
+
+def check_declared_keys(namespace: str, present: Iterable[str], declared: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` for the first key of ``namespace`` that Pulumi.yaml does not declare.
+
+    The Pulumi CLI passes an undeclared key to the program without a word, and a program that never
+    reads it behaves as if it were not set: a typo of `secondaryStacks` silently meant no secondaries.
+    """
+    declared_set = set(declared)
+    for key in sorted(present):
+        if key.partition(":")[0] == namespace and key not in declared_set:
+            problem, fix = undeclared_key_problem(key, declared_set)
+            raise ConfigError(key, problem, fix)
+
+
+def _running_config_keys() -> list[str]:
+    """Every config key the CLI passed to this program (set_all_config, or PULUMI_CONFIG)."""
+    keys = set(pulumi.runtime.config.CONFIG.get())
+    keys.update(pulumi.runtime.config.get_config_env())
+    return sorted(keys)
+
+
+def check_program_keys(namespace: str, project_dir: Path | None = None) -> None:
+    """In a running program: every key of the project's namespace is declared in its Pulumi.yaml."""
+    from regionflow.offline.discovery import declared_keys
+    from regionflow.yaml_loading import load_pulumi_yaml, plain
+
+    project_file = (project_dir or Path.cwd()) / "Pulumi.yaml"
+    if not project_file.is_file():
+        return
+    document = plain(load_pulumi_yaml(project_file.read_text())) or {}
+    check_declared_keys(namespace, _running_config_keys(), declared_keys(namespace, document))
+
+
 class ConfigReader:
     """Typed access to one project's config keys, raising :class:`ConfigError` with the full key."""
 
-    def __init__(self, namespace: str, get: ConfigGetter) -> None:
+    def __init__(
+        self, namespace: str, get: ConfigGetter, *, stack: str | None = None, is_secret: SecretCheck | None = None
+    ) -> None:
         self.namespace = namespace
+        self.stack = stack
         self._get = get
+        self._is_secret = is_secret or (lambda _name: False)
 
     def key(self, name: str) -> str:
         return f"{self.namespace}:{name}"
 
+    def command(self, arguments: str) -> str:
+        """A `pulumi config set ...` command for this stack, ready to paste (``--stack`` names it)."""
+        return config_set_command(arguments, self.stack)
+
     def set_hint(self, name: str, example: str) -> str:
-        return f"run `pulumi config set {name} {example}`"
+        return f"run {self.command(f'{name} {example}')}"
+
+    def path_hint(self, path: str, example: str) -> str:
+        return f"run {self.command(f'--path {path!r} {example}')}"
+
+    def is_secret(self, name: str) -> bool:
+        return self._is_secret(name)
 
     def raw(self, name: str) -> str | None:
         value = self._get(name)
@@ -131,17 +229,24 @@ class ConfigReader:
         if raw is None:
             return default
         if not raw.isdigit() or int(raw) not in allowed:
+            near = min(allowed, key=lambda v: abs(v - int(raw))) if raw.isdigit() else default
             raise ConfigError(
                 self.key(name),
-                f"{raw!r} is not a value AWS accepts",
-                f"use one of {', '.join(map(str, allowed))}",
+                f"{raw!r} is not a value AWS accepts (one of {', '.join(map(str, allowed))})",
+                self.set_hint(name, str(near)),
             )
         return int(raw)
 
-    def email(self, name: str) -> str | None:
+    def email(self, name: str) -> pulumi.Input[str] | None:
+        """An email address; a `secure:` one stays a secret (never plain in state or a manifest)."""
         value = self.raw(name)
         if value is None:
             return None
+        if self.is_secret(name):
+            # Offline the value is an opaque stand-in, not an address: it is not validated as one.
+            if not is_offline_opaque(value):
+                self.matching(name, value, EMAIL_PATTERN, "it must be an email address", "--secret team@example.com")
+            return pulumi.Output.secret(value)
         return self.matching(name, value, EMAIL_PATTERN, "it must be an email address", "team@example.com")
 
     def environment(self) -> str:
@@ -160,17 +265,22 @@ class ConfigReader:
             "namePrefix",
             self.raw("namePrefix") or "rflow",
             NAME_PREFIX_PATTERN,
-            "use lowercase letters, digits and hyphens, starting with a letter",
+            f"use 2-{NAME_PREFIX_MAX_LENGTH} lowercase letters, digits and hyphens, starting with a letter",
             "rflow",
         )
         namer = Namer(prefix, environment, region)
         try:
             namer.check_limits(dict(longest))
         except NameTooLongError as error:
+            over = -min(namer.headroom(k, p) for k, p in longest.items())
+            tightest = min(longest.items(), key=lambda item: namer.headroom(*item))
+            shorter = prefix[: max(2, len(prefix) - over)].rstrip("-")
             raise ConfigError(
                 self.key("namePrefix"),
                 f"{prefix!r} makes a name too long: {error}",
-                f"shorten namePrefix by {-min(namer.headroom(k, p) for k, p in longest.items())} characters or more",
+                f"shorten namePrefix to at most {len(prefix) - over} characters "
+                f"(the {tightest[0].name.lower().replace('_', ' ')} name may have at most "
+                f"{tightest[0].max_length}), e.g. {self.command(f'namePrefix {shorter}')}",
             ) from None
         return prefix
 
@@ -198,7 +308,7 @@ class ConfigReader:
             raise ConfigError(
                 self.key(name),
                 "must be a list of non-empty strings",
-                f"run `pulumi config set --path '{name}[0]' {example}`",
+                self.path_hint(f"{name}[0]", example),
             )
         return value
 
@@ -216,7 +326,7 @@ class RegionalConfig:
     name_prefix: str
     owner: str
     cost_center: str
-    notification_email: str | None
+    notification_email: pulumi.Input[str] | None  # an Output marked secret when the value is `secure:`
     log_retention_days: int
     artifact_transition_days: int
     noncurrent_version_expiration_days: int
@@ -245,11 +355,17 @@ def load_regional_config(
     project: str | None = None,
     stack: str | None = None,
     get: ConfigGetter | None = None,
+    is_secret: SecretCheck | None = None,
 ) -> RegionalConfig:
     """Read and validate a regional stack's config; raise :class:`ConfigError` on the first problem."""
     project = project or pulumi.get_project()
     stack = stack or pulumi.get_stack()
-    reader = ConfigReader(project, get or pulumi_config_getter())
+    if get is None:
+        # A real run (or the offline engine): refuse keys the project does not declare, first.
+        check_program_keys(project)
+    reader = ConfigReader(
+        project, get or pulumi_config_getter(), stack=stack, is_secret=is_secret or pulumi_secret_check(project)
+    )
 
     environment = reader.environment()
     region = reader.region("region")
@@ -259,7 +375,7 @@ def load_regional_config(
             raise ConfigError(
                 reader.key("region"),
                 f"{region!r} is the primary region; a secondary stack must deploy elsewhere",
-                "set region to another region, or deploy this region with the primary stack",
+                f"run {reader.command('region <another region>')}, or deploy this region with the primary stack",
             )
     else:
         primary_region = region

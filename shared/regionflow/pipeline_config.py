@@ -27,11 +27,16 @@ from regionflow.config import (
     ConfigError,
     ConfigGetter,
     ConfigReader,
+    SecretCheck,
+    check_program_keys,
+    closest,
+    config_set_command,
     pulumi_config_getter,
+    pulumi_secret_check,
 )
 from regionflow.naming import NameKind, Namer
 from regionflow.offline.discovery import ORGANIZATION, discover_stacks
-from regionflow.regions import SUPPORTED_REGIONS
+from regionflow.regions import SUPPORTED_REGIONS, closest_regions
 from regionflow.tagging import default_tags
 
 SourceKind = Literal["github", "s3"]
@@ -123,7 +128,7 @@ class PipelineConfig:
     approval_timeout_minutes: int
     update_pipeline: bool
     drift_detection: bool
-    notification_email: str | None
+    notification_email: pulumi.Input[str] | None  # an Output marked secret when the value is `secure:`
     log_retention_days: int
     repo_root: Path
 
@@ -156,7 +161,13 @@ def _boolean(reader: ConfigReader, name: str, default: bool) -> bool:
         return default
     if raw.lower() in ("true", "false"):
         return raw.lower() == "true"
-    raise ConfigError(reader.key(name), f"{raw!r} is not true or false", reader.set_hint(name, str(default).lower()))
+    # YAML 1.1 spellings of booleans: the Pulumi CLI reads stack files as YAML 1.2 (Go yaml.v3), where
+    # they are plain strings (regionflow.yaml_loading), so the program receives "yes", not true.
+    meant = {"yes": "true", "y": "true", "on": "true", "no": "false", "n": "false", "off": "false"}.get(raw.lower())
+    why = f"; YAML 1.2, which the Pulumi CLI reads, makes {raw!r} a string, not a boolean" if meant else ""
+    raise ConfigError(
+        reader.key(name), f"{raw!r} is not true or false{why}", reader.set_hint(name, meant or str(default).lower())
+    )
 
 
 def _json(reader: ConfigReader, name: str, raw: str, example: str) -> Any:
@@ -192,29 +203,91 @@ class _Stacks:
         return StackRef(value, match["project"], match["stack"], folder, region)
 
 
-def _secondaries(reader: ConfigReader, stacks: _Stacks, home: str) -> tuple[StackRef, ...]:
-    name = "secondaryStacks"
-    example = (
-        f"run `pulumi config set --path '{name}[0].stack' {ORGANIZATION}/regionflow-secondary/prod-eu-west-1` "
-        f"and `pulumi config set --path '{name}[0].region' eu-west-1`"
+SECONDARY_ENTRY_KEYS: tuple[str, ...] = ("stack", "region")
+
+
+def secondary_entry_commands(index: int, stack: str, region: str, *, reader: ConfigReader | None = None) -> str:
+    """The two `pulumi config set --path` commands that write ``secondaryStacks[index]``."""
+    command = reader.command if reader is not None else (lambda arguments: config_set_command(arguments, None))
+    entry = f"{SECONDARY_STACKS}[{index}]"
+    return (
+        f"{command(path_arguments(f'{entry}.stack', stack))} and {command(path_arguments(f'{entry}.region', region))}"
     )
+
+
+def path_arguments(path: str, value: str) -> str:
+    """`--path '<path>' <value>`: quoted, because a shell would expand the brackets."""
+    return f"--path '{path}' {value}"
+
+
+SECONDARY_STACKS = "secondaryStacks"
+
+
+def _secondaries(reader: ConfigReader, stacks: _Stacks, home: str) -> tuple[StackRef, ...]:
+    name = SECONDARY_STACKS
     raw = reader.raw(name)
     if raw is None:
         return ()
-    entries = _json(reader, name, raw, example)
+    entries = _json(
+        reader,
+        name,
+        raw,
+        "run "
+        + secondary_entry_commands(
+            0, f"{ORGANIZATION}/regionflow-secondary/prod-eu-west-1", "eu-west-1", reader=reader
+        ),
+    )
     if not isinstance(entries, list):
-        raise ConfigError(reader.key(name), "must be a list of {stack, region} entries", example)
+        raise ConfigError(
+            reader.key(name),
+            "must be a list of {stack, region} entries",
+            "run "
+            + secondary_entry_commands(
+                0, f"{ORGANIZATION}/regionflow-secondary/prod-eu-west-1", "eu-west-1", reader=reader
+            ),
+        )
     refs: list[StackRef] = []
     for index, entry in enumerate(entries):
         key_name = f"{name}[{index}]"
-        if not isinstance(entry, dict) or set(entry) != {"stack", "region"}:
-            raise ConfigError(reader.key(key_name), "must have exactly the keys stack and region", example)
+        if not isinstance(entry, dict):
+            raise ConfigError(
+                reader.key(key_name),
+                "must be a mapping with the keys stack and region",
+                "run "
+                + secondary_entry_commands(
+                    index, f"{ORGANIZATION}/regionflow-secondary/prod-<region>", "<region>", reader=reader
+                ),
+            )
+        for unknown in sorted(set(entry) - set(SECONDARY_ENTRY_KEYS)):
+            suggestion = closest(unknown, SECONDARY_ENTRY_KEYS)
+            hint = f" (did you mean {suggestion}?)" if suggestion else ""
+            raise ConfigError(
+                reader.key(f"{key_name}.{unknown}"),
+                f"is not a key of a secondaryStacks entry{hint}; an entry has exactly stack and region",
+                f"rename it to {suggestion} in the stack file" if suggestion else "remove it from the entry",
+            )
+        for required in SECONDARY_ENTRY_KEYS:
+            if entry.get(required) in (None, ""):
+                example = (
+                    f"{ORGANIZATION}/regionflow-secondary/prod-{entry.get('region') or '<region>'}"
+                    if required == "stack"
+                    else _region_of_stack_name(str(entry.get("stack") or "")) or "<region>"
+                )
+                raise ConfigError(
+                    reader.key(f"{key_name}.{required}"),
+                    "is missing or blank",
+                    "run " + reader.command(path_arguments(f"{key_name}.{required}", example)),
+                )
         stack, region = entry["stack"], entry["region"]
         if not isinstance(region, str) or region not in SUPPORTED_REGIONS:
+            near = closest_regions(str(region))
+            suggestion = f" (did you mean {', '.join(near)}?)" if near else ""
             raise ConfigError(
                 reader.key(f"{key_name}.region"),
-                f"{region!r} is not an AWS region with CodePipeline, CodeBuild and Lambda",
-                "set it to the region the secondary stack deploys, e.g. eu-west-1",
+                f"{region!r} is not an AWS region with CodePipeline, CodeBuild and Lambda{suggestion}",
+                "run " + reader.command(path_arguments(f"{key_name}.region", near[0]))
+                if near
+                else "set it to the region the secondary stack deploys, e.g. eu-west-1",
             )
         if region == home:
             raise ConfigError(
@@ -223,17 +296,34 @@ def _secondaries(reader: ConfigReader, stacks: _Stacks, home: str) -> tuple[Stac
                 "remove this entry or give the stack of another region",
             )
         if not isinstance(stack, str):
-            raise ConfigError(reader.key(f"{key_name}.stack"), "must be a string", example)
+            raise ConfigError(
+                reader.key(f"{key_name}.stack"),
+                "must be a string",
+                "run "
+                + reader.command(
+                    path_arguments(f"{key_name}.stack", f"{ORGANIZATION}/regionflow-secondary/prod-{region}")
+                ),
+            )
         refs.append(stacks.resolve(reader, f"{key_name}.stack", stack, region))
     for kind, values in (("region", [r.region for r in refs]), ("stack", [r.qualified_name for r in refs])):
         duplicates = sorted({v for v in values if values.count(v) > 1})
         if duplicates:
+            indexes = [i for i, v in enumerate(values) if v in duplicates]
             raise ConfigError(
                 reader.key(name),
-                f"{kind} {', '.join(duplicates)} is listed more than once",
+                f"{kind} {', '.join(duplicates)} is listed more than once (entries {', '.join(map(str, indexes))})",
                 f"give each secondary region exactly one entry (one {kind} per entry)",
             )
     return tuple(refs)
+
+
+def _region_of_stack_name(stack: str) -> str | None:
+    """The region a stack name ends in (`organization/regionflow-secondary/prod-eu-west-1` -> eu-west-1)."""
+    tail = stack.rsplit("/", 1)[-1]
+    for region in sorted(SUPPORTED_REGIONS, key=len, reverse=True):
+        if tail.endswith(f"-{region}"):
+            return region
+    return None
 
 
 def _kms_key_arn(reader: ConfigReader, name: str, what: str) -> str:
@@ -288,11 +378,16 @@ def load_pipeline_config(
     stack: str | None = None,
     get: ConfigGetter | None = None,
     aws_region: str | None = None,
+    is_secret: SecretCheck | None = None,
 ) -> PipelineConfig:
     """Read and validate the pipeline stack's config; raise :class:`ConfigError` on the first problem."""
     project = project or pulumi.get_project()
     stack = stack or pulumi.get_stack()
-    reader = ConfigReader(project, get or pulumi_config_getter())
+    if get is None:
+        check_program_keys(project)
+    reader = ConfigReader(
+        project, get or pulumi_config_getter(), stack=stack, is_secret=is_secret or pulumi_secret_check(project)
+    )
     if get is None and aws_region is None:
         aws_region = pulumi.Config("aws").get("region")
 

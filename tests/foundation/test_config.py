@@ -106,9 +106,27 @@ def test_region_typo_suggests_the_intended_region() -> None:
 def test_too_long_prefix_fix_says_how_much_to_shorten() -> None:
     with pytest.raises(ConfigError) as caught:
         load("secondary", namePrefix="a" * 32)
-    # rflow-prod-euw1-artifacts-<12 digits> has 63 - 38 = 25 characters of room for the prefix's overflow.
+    # <prefix>-prod-euw1-artifacts-<12 digits> must fit S3's 63 characters: the fix says how short the prefix
+    # must be, names the limit, and gives the command (with --stack) that sets a prefix of that length.
     bucket = f"{'a' * 32}-prod-euw1-artifacts-123456789012"
-    assert f"shorten namePrefix by {len(bucket) - 63} characters" in caught.value.fix
+    room = 32 - (len(bucket) - 63)
+    fix = caught.value.fix
+    assert f"shorten namePrefix to at most {room} characters (the s3 bucket name may have at most 63)" in fix
+    assert f"`pulumi config set --stack prod-test namePrefix {'a' * room}`" in fix
+    load("secondary", namePrefix="a" * room)  # the suggested length is accepted
+
+
+def test_name_prefix_limit_is_stated() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load("secondary", namePrefix="a" * 33)
+    assert "use 2-32 lowercase letters" in caught.value.problem
+
+
+def test_hints_use_config_key_names_and_name_the_stack() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load("secondary", loggerMemoryMb="64")
+    assert caught.value.fix == "run `pulumi config set --stack prod-test loggerMemoryMb 256`"
+    assert "memory_size" not in str(caught.value)
 
 
 def test_longest_accepted_prefix_still_fits_every_name() -> None:

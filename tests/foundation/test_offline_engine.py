@@ -211,10 +211,11 @@ def test_a_config_error_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
     code, output = run_cli("preview", "--root", str(tmp_path), "--stack", "regionflow-secondary/prod-eu-west-1")
     assert code == 2
     errors = [line for line in output.splitlines() if line.startswith("error:")]
+    # One line that names the file to change and a command that works when pasted at the repository root.
     assert errors == [
-        "error: regionflow-secondary/prod-eu-west-1: regionflow-secondary:region: 'us-east-1' is the primary region; "
-        "a secondary stack must deploy elsewhere. Fix: set region to another region, or deploy this region with the "
-        "primary stack"
+        "error: stacks/secondary/Pulumi.prod-eu-west-1.yaml: regionflow-secondary:region: 'us-east-1' is the primary "
+        "region; a secondary stack must deploy elsewhere. Fix: run `pulumi config set --cwd stacks/secondary --stack "
+        "prod-eu-west-1 region <another region>`, or deploy this region with the primary stack"
     ]
     assert "Traceback" not in output
 

@@ -62,7 +62,7 @@ def _preview(root: Path) -> tuple[int, str]:
         out_dir=root / ".regionflow" / "preview",
         account_id=None,
         only=[],
-        quiet=True,
+        quiet=False,
         traceback=False,
         out=out,
     )
@@ -78,7 +78,7 @@ def test_mandatory_violation_fails_the_preview_like_the_cli(tmp_path: Path) -> N
         rf"^    mandatory: \[sqs-queue-cmk\] SQS queue is not encrypted .* \({re.escape(urn)}\)$", output, re.M
     )
     assert f"Policies: {len(POLICIES)} rules run, {len(POLICIES) - 1} passed, 1 violated" in output
-    assert "Policies: 1 mandatory and 0 advisory violations in 1 stacks" in output
+    assert "Policies: 1 mandatory and 0 advisory violations in 1 stack" in output
     # The manifest is still written: the violation is reported, the preview itself worked.
     assert (tmp_path / ".regionflow" / "preview" / "bad.dev.json").is_file()
 
@@ -104,7 +104,7 @@ def test_our_preview_prints_a_clean_compliance_summary_per_stack(tmp_path: Path)
         out_dir=tmp_path,
         account_id=None,
         only=[],
-        quiet=True,
+        quiet=False,
         traceback=False,
         out=out,
     )

@@ -70,7 +70,7 @@ class DeploymentLoggerArgs:
     memory_mb: int
     timeout_seconds: int
     permissions_boundary_arn: pulumi.Input[str]
-    notification_email: str | None = None
+    notification_email: pulumi.Input[str] | None = None  # an Output marked secret when it is `secure:`
     # Set in the home region: the pipeline whose failed state changes EventBridge sends to this logger.
     pipeline_name: str | None = None
 

@@ -67,13 +67,14 @@ class PipelineNotificationsArgs:
     namer: Namer  # regionflow.naming.Namer for the home region
     account_id: pulumi.Input[str]
     region: str  # home region, plain string
-    email: str | None = None  # optional email subscription (must be confirmed by its recipient)
+    # Optional email subscription (must be confirmed by its recipient); an Output when it is a secret.
+    email: pulumi.Input[str] | None = None
     allow_notification_rules: bool = False
 
     def __post_init__(self) -> None:
         if self.region != self.namer.region:
             raise ValueError(f"region {self.region!r} differs from the namer's region {self.namer.region!r}")
-        if self.email is not None and ("@" not in self.email or self.email.strip() != self.email):
+        if isinstance(self.email, str) and ("@" not in self.email or self.email.strip() != self.email):
             raise ValueError(f"notification email {self.email!r} is not an email address")
 
 
