@@ -40,9 +40,10 @@ from regionflow.components.pipeline.permissions import StateAccess, state_statem
 from regionflow.components.roles import service_role
 from regionflow.naming import NameKind, Namer
 from regionflow.offline.discovery import discover_stacks
-from regionflow.read_scopes import KEY_READ_ACTIONS, fill_pattern, read_scope_statements
+from regionflow.read_scopes import KEY_READ_ACTIONS as KEY_READ_ACTIONS  # re-exported (permissions.all_role_actions)
 from regionflow.read_scopes import READ_SCOPES as READ_SCOPES  # re-exported (permissions.all_role_actions)
 from regionflow.read_scopes import ReadScope as ReadScope
+from regionflow.read_scopes import fill_pattern, read_scope_statements
 from regionflow.regions import PARTITION
 
 COMPONENT_TYPE = "regionflow:pipeline:Drift"
