@@ -200,7 +200,7 @@ USES_LINE = re.compile(r"^\s*-?\s*uses:\s*(?P<action>[\w.-]+/[\w.-]+)@(?P<ref>\S
 def test_every_action_is_pinned_by_full_sha_to_a_node24_release_with_its_version_in_a_comment() -> None:
     """actionlint cannot see the runtime of a SHA-pinned action, so this table is what keeps Node 20 out."""
     lines = [line for line in WORKFLOW.read_text().splitlines() if re.search(r"^\s*-?\s*uses:", line)]
-    assert len(lines) == 8
+    assert len(lines) >= 8
     for line in lines:
         match = USES_LINE.match(line)
         assert match is not None, line
