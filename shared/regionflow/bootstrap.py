@@ -9,13 +9,19 @@ per account and region, before any ``pulumi login``:
   flags, a policy that denies plain HTTP and uploads under another key, and a lifecycle that
   expires old noncurrent state versions and aborts stale multipart uploads;
 * a second KMS key (rotating, aliased) for the ``awskms`` secrets provider. It is separate from the
-  state key so that reading state and decrypting stack secrets can be granted separately.
+  state key so that reading state and decrypting stack secrets can be granted separately;
+* the permissions boundary every regionflow role carries (one per account, name prefix and
+  environment; :mod:`regionflow.boundary` derives its name and document, every stack its ARN);
+* with ``--github-repository owner/name``: GitHub's OIDC provider and the pull-request preview role
+  (:mod:`regionflow.bootstrap_iam`).
 
-Everything is found by name (bucket) or alias (keys). The run is in two phases: first every
-existing resource is inspected read-only; if anything is misconfigured, each problem is reported
-on its own line and nothing at all is created or changed. Existing resources are never modified:
-"fixing" a bucket in place could weaken it (or, for a lifecycle rule, delete state history), so an
-operator decides. Only when nothing is wrong are the missing pieces created.
+Everything is found by name (bucket, policy, role), alias (keys) or URL (OIDC provider). The run is
+in two phases: first every existing resource is inspected read-only; if anything is misconfigured,
+each problem is reported on its own line and nothing at all is created or changed. Existing
+resources are never modified: "fixing" a bucket in place could weaken it (or, for a lifecycle rule,
+delete state history), so an operator decides. Only when nothing is wrong are the missing pieces
+created. The one opt-in change is ``--update-boundary``: it makes the boundary's derived document the
+policy's new default version.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from regionflow import iam
+from regionflow import bootstrap_iam, iam
+from regionflow.boundary import boundary_arn, boundary_document, boundary_name
 
 # The same explicit administrator actions as the regional artifact keys (instead of "kms:*").
 from regionflow.components.artifact_store import KEY_ACCOUNT_ACTIONS
@@ -53,6 +60,12 @@ class BootstrapRequest:
     name_prefix: str
     environment: str
     account_id: str | None = None
+    # owner/name: create GitHub's OIDC provider and the pull-request preview role for that repository.
+    github_repository: str | None = None
+    # The Pulumi projects whose state the preview role reads (the repository's stacks/*/Pulumi.yaml).
+    projects: tuple[str, ...] = ()
+    # Make the derived boundary document the policy's default version when the existing one differs.
+    update_boundary: bool = False
 
     def validate(self) -> None:
         if self.region not in SUPPORTED_REGIONS:
@@ -68,6 +81,16 @@ class BootstrapRequest:
             )
         if self.account_id is not None and not ACCOUNT_ID_PATTERN.match(self.account_id):
             raise BootstrapInputError(f"--account-id {self.account_id!r} must be 12 digits")
+        if self.github_repository is not None:
+            if not bootstrap_iam.GITHUB_REPOSITORY_PATTERN.match(self.github_repository):
+                raise BootstrapInputError(
+                    f"--github-repository {self.github_repository!r} must be owner/name, e.g. acme/regionflow"
+                )
+            if not self.projects:
+                raise BootstrapInputError(
+                    "--github-repository needs the repository's Pulumi projects, and --root holds no "
+                    "stacks/*/Pulumi.yaml; run bootstrap from the repository (or pass --root)"
+                )
 
 
 @dataclass(frozen=True)
@@ -91,10 +114,14 @@ class BootstrapResult:
     region: str
     names: BackendNames
     created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     state_key_arn: str = ""
     secrets_key_arn: str = ""
+    boundary_arn: str = ""
+    github_repository: str | None = None
+    preview_role_arn: str = ""
 
     @property
     def ok(self) -> bool:
@@ -110,6 +137,20 @@ class BootstrapResult:
         return f"awskms://{self.names.secrets_key_alias}?region={self.region}"
 
 
+@dataclass
+class BoundaryPlan:
+    exists: bool
+    update: bool = False
+
+
+@dataclass
+class GitHubPlan:
+    repository: str
+    create_provider: bool = False
+    create_role: bool = False
+    put_policy: bool = False
+
+
 def _error_code(error: Exception) -> str:
     response = getattr(error, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
@@ -122,6 +163,10 @@ def _tags(request: BootstrapRequest, purpose: str) -> dict[str, str]:
         "ManagedBy": "regionflow-bootstrap",
         "Purpose": purpose,
     }
+
+
+def _iam_tags(request: BootstrapRequest, purpose: str) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in _tags(request, purpose).items()]
 
 
 def key_policy(account_id: str) -> str:
@@ -189,11 +234,12 @@ LIFECYCLE_RULES: list[dict[str, Any]] = [
 class Bootstrapper:
     """Inspects, then (only when nothing is wrong) creates the backend, with injected boto3 clients."""
 
-    def __init__(self, request: BootstrapRequest, *, s3: Any, kms: Any, sts: Any) -> None:
+    def __init__(self, request: BootstrapRequest, *, s3: Any, kms: Any, sts: Any, iam: Any) -> None:
         self.request = request
         self.s3 = s3
         self.kms = kms
         self.sts = sts
+        self.iam = iam
 
     def run(self) -> BootstrapResult:
         request = self.request
@@ -205,11 +251,14 @@ class Bootstrapper:
                 "use credentials of that account or drop --account-id"
             )
         names = BackendNames.of(request, caller_account)
-        result = BootstrapResult(region=request.region, names=names)
+        result = BootstrapResult(region=request.region, names=names, github_repository=request.github_repository)
+        result.boundary_arn = boundary_arn(caller_account, request.name_prefix, request.environment)
 
         state_key = self._find_key(names.state_key_alias, "state key", result)
         secrets_key = self._find_key(names.secrets_key_alias, "secrets key", result)
         bucket_exists = self._inspect_bucket(names.bucket, state_key, result)
+        boundary = self._inspect_boundary(caller_account, result)
+        github = self._inspect_github(caller_account, state_key, secrets_key, result)
         if not result.ok:
             return result  # report only: nothing is created next to a misconfigured backend
 
@@ -224,7 +273,193 @@ class Bootstrapper:
             result.created.append(f"state bucket {names.bucket}")
         result.state_key_arn = state_key
         result.secrets_key_arn = secrets_key
+        self._apply_boundary(caller_account, boundary, result)
+        if github is not None:
+            backend = bootstrap_iam.Backend(names.bucket, state_key, secrets_key)
+            self._apply_github(caller_account, github, backend, result)
         return result
+
+    # --- the permissions boundary ----------------------------------------------------------
+
+    def _inspect_boundary(self, account_id: str, result: BootstrapResult) -> BoundaryPlan:
+        request = self.request
+        arn = result.boundary_arn
+        try:
+            policy = self.iam.get_policy(PolicyArn=arn)["Policy"]
+        except Exception as error:
+            if _error_code(error) == "NoSuchEntity":
+                return BoundaryPlan(exists=False)
+            raise
+        result.existing.append(f"permissions boundary {arn}")
+        default_version = str(policy["DefaultVersionId"])
+        document = self.iam.get_policy_version(PolicyArn=arn, VersionId=default_version)["PolicyVersion"]["Document"]
+        expected = boundary_document(account_id, request.name_prefix, request.environment)
+        if bootstrap_iam.same_policy(document, expected):
+            return BoundaryPlan(exists=True)
+        if request.update_boundary:
+            return BoundaryPlan(exists=True, update=True)
+        result.problems.append(
+            f"permissions boundary {arn}: its default version {default_version} differs from the document this "
+            "regionflow version derives (regionflow.boundary); re-run with --update-boundary to make that document "
+            "the new default version"
+        )
+        return BoundaryPlan(exists=True)
+
+    def _apply_boundary(self, account_id: str, plan: BoundaryPlan, result: BootstrapResult) -> None:
+        request = self.request
+        document = boundary_document(account_id, request.name_prefix, request.environment)
+        if not plan.exists:
+            self.iam.create_policy(
+                PolicyName=boundary_name(request.name_prefix, request.environment),
+                PolicyDocument=document,
+                Description=f"Boundary of every regionflow role ({request.name_prefix}-{request.environment})",
+                Tags=_iam_tags(request, bootstrap_iam.BOUNDARY_PURPOSE_TAG),
+            )
+            result.created.append(f"permissions boundary {result.boundary_arn}")
+        elif plan.update:
+            arn = result.boundary_arn
+            versions = self.iam.list_policy_versions(PolicyArn=arn)["Versions"]
+            if len(versions) >= bootstrap_iam.MAX_POLICY_VERSIONS:
+                # IAM keeps at most five versions; the oldest one that is not in effect makes room.
+                oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+                self.iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
+            version = self.iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
+            result.updated.append(
+                f"permissions boundary {arn}: new default version {version['PolicyVersion']['VersionId']}"
+            )
+
+    # --- GitHub: the OIDC provider and the pull-request preview role ------------------------
+
+    def _inspect_github(
+        self, account_id: str, state_key: str | None, secrets_key: str | None, result: BootstrapResult
+    ) -> GitHubPlan | None:
+        request = self.request
+        repository = request.github_repository
+        if repository is None:
+            return None
+        plan = GitHubPlan(repository)
+        provider_arn = bootstrap_iam.oidc_provider_arn(account_id)
+        try:
+            provider = self.iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider_arn)
+        except Exception as error:
+            if _error_code(error) != "NoSuchEntity":
+                raise
+            plan.create_provider = True
+        else:
+            result.existing.append(f"GitHub OIDC provider {provider_arn}")
+            # The provider is the account's, maybe shared with other teams: only the audience matters here.
+            if bootstrap_iam.STS_AUDIENCE not in provider.get("ClientIDList", []):
+                result.problems.append(
+                    f"GitHub OIDC provider {provider_arn}: its audiences {provider.get('ClientIDList', [])} lack "
+                    f"{bootstrap_iam.STS_AUDIENCE}; add it with `aws iam add-client-id-to-open-id-connect-provider "
+                    f"--open-id-connect-provider-arn {provider_arn} --client-id {bootstrap_iam.STS_AUDIENCE}`"
+                )
+
+        name = bootstrap_iam.preview_role_name(request.name_prefix, request.environment)
+        try:
+            role = self.iam.get_role(RoleName=name)["Role"]
+        except Exception as error:
+            if _error_code(error) != "NoSuchEntity":
+                raise
+            plan.create_role = True
+            plan.put_policy = True
+            return plan
+        result.existing.append(f"preview role {role['Arn']}")
+        label = f"preview role {name}"
+        for reason in bootstrap_iam.trust_problems(role["AssumeRolePolicyDocument"], account_id, repository):
+            expected = bootstrap_iam.preview_trust_document(account_id, repository)
+            result.problems.append(
+                f"{label}: its trust policy is wrong ({reason}); replace it: `aws iam update-assume-role-policy "
+                f"--role-name {name} --policy-document '{expected}'`"
+            )
+            break  # one line per role: the fix replaces the whole trust policy
+        boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        if boundary != result.boundary_arn:
+            what = "has no permissions boundary" if boundary is None else f"has the permissions boundary {boundary}"
+            result.problems.append(
+                f"{label}: {what}; attach regionflow's: `aws iam put-role-permissions-boundary --role-name {name} "
+                f"--permissions-boundary {result.boundary_arn}`"
+            )
+        if role.get("MaxSessionDuration") != bootstrap_iam.PREVIEW_MAX_SESSION_SECONDS:
+            result.problems.append(
+                f"{label}: its maximum session is {role.get('MaxSessionDuration')} s; expected "
+                f"{bootstrap_iam.PREVIEW_MAX_SESSION_SECONDS}: `aws iam update-role --role-name {name} "
+                f"--max-session-duration {bootstrap_iam.PREVIEW_MAX_SESSION_SECONDS}`"
+            )
+        attached = [p["PolicyArn"] for p in self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]]
+        if attached:
+            result.problems.append(
+                f"{label}: has managed policies attached ({', '.join(sorted(attached))}); it must hold only its "
+                f"read-only inline policy: `aws iam detach-role-policy --role-name {name} --policy-arn <arn>`"
+            )
+        inline = self.iam.list_role_policies(RoleName=name)["PolicyNames"]
+        others = sorted(set(inline) - {bootstrap_iam.PREVIEW_POLICY_NAME})
+        if others:
+            result.problems.append(
+                f"{label}: has inline policies bootstrap does not grant ({', '.join(others)}): "
+                f"`aws iam delete-role-policy --role-name {name} --policy-name <name>`"
+            )
+        if bootstrap_iam.PREVIEW_POLICY_NAME not in inline:
+            plan.put_policy = True
+        elif state_key is None or secrets_key is None:
+            result.problems.append(
+                f"{label}: exists, but this backend's keys do not: it was made for another backend; "
+                f"delete it (`aws iam delete-role-policy --role-name {name} --policy-name "
+                f"{bootstrap_iam.PREVIEW_POLICY_NAME}` then `aws iam delete-role --role-name {name}`) and re-run"
+            )
+        else:
+            actual = self.iam.get_role_policy(RoleName=name, PolicyName=bootstrap_iam.PREVIEW_POLICY_NAME)
+            backend = bootstrap_iam.Backend(result.names.bucket, state_key, secrets_key)
+            expected_policy = self._preview_policy(account_id, backend)
+            if not bootstrap_iam.same_policy(actual["PolicyDocument"], expected_policy):
+                result.problems.append(
+                    f"{label}: its inline policy {bootstrap_iam.PREVIEW_POLICY_NAME} differs from what this regionflow "
+                    "version grants (another backend, other projects or an older version); delete it with "
+                    f"`aws iam delete-role-policy --role-name {name} --policy-name "
+                    f"{bootstrap_iam.PREVIEW_POLICY_NAME}` and re-run bootstrap, which writes the current one"
+                )
+        return plan
+
+    def _preview_policy(self, account_id: str, backend: bootstrap_iam.Backend) -> str:
+        request = self.request
+        return bootstrap_iam.preview_policy_document(
+            account_id, request.name_prefix, request.environment, backend, request.projects
+        )
+
+    def _apply_github(
+        self, account_id: str, plan: GitHubPlan, backend: bootstrap_iam.Backend, result: BootstrapResult
+    ) -> None:
+        request = self.request
+        repository = plan.repository
+        name = bootstrap_iam.preview_role_name(request.name_prefix, request.environment)
+        if plan.create_provider:
+            # No ThumbprintList: "This parameter is optional. If it is not included, IAM will retrieve and use
+            # the top intermediate certificate authority (CA) thumbprint", and IAM verifies GitHub's JWKS
+            # endpoint with its library of trusted root CAs (IAM API reference, CreateOpenIDConnectProvider).
+            created = self.iam.create_open_id_connect_provider(
+                Url=bootstrap_iam.GITHUB_OIDC_URL,
+                ClientIDList=[bootstrap_iam.STS_AUDIENCE],
+                Tags=_iam_tags(request, "github-oidc"),
+            )
+            result.created.append(f"GitHub OIDC provider {created['OpenIDConnectProviderArn']}")
+        if plan.create_role:
+            role = self.iam.create_role(
+                RoleName=name,
+                AssumeRolePolicyDocument=bootstrap_iam.preview_trust_document(account_id, repository),
+                Description=f"pulumi preview --refresh of every stack, for pull requests of {repository} (read-only)",
+                MaxSessionDuration=bootstrap_iam.PREVIEW_MAX_SESSION_SECONDS,
+                PermissionsBoundary=result.boundary_arn,
+                Tags=_iam_tags(request, bootstrap_iam.PREVIEW_ROLE_PURPOSE),
+            )["Role"]
+            result.created.append(f"preview role {role['Arn']}")
+        if plan.put_policy:
+            self.iam.put_role_policy(
+                RoleName=name,
+                PolicyName=bootstrap_iam.PREVIEW_POLICY_NAME,
+                PolicyDocument=self._preview_policy(account_id, backend),
+            )
+            result.created.append(f"preview role {name}: inline policy {bootstrap_iam.PREVIEW_POLICY_NAME}")
+        result.preview_role_arn = bootstrap_iam.preview_role_arn(account_id, request.name_prefix, request.environment)
 
     # --- keys -------------------------------------------------------------------------------
 

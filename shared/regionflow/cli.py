@@ -101,15 +101,30 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_gitops_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     bootstrap = sub.add_parser(
         "bootstrap",
-        help="create (or check) the S3 state bucket and the awskms secrets key, with boto3",
-        description="Create the self-managed Pulumi backend of one account and region: a versioned, "
-        "KMS-encrypted, private, TLS-only state bucket and a KMS key for the awskms secrets provider. "
-        "Safe to re-run; an existing but misconfigured bucket or key is reported, never changed.",
+        help="create (or check) the state backend, the permissions boundary and the GitHub preview role, with boto3",
+        description="Create the self-managed Pulumi backend of one account and region (a versioned, "
+        "KMS-encrypted, private, TLS-only state bucket and a KMS key for the awskms secrets provider), the "
+        "permissions boundary every regionflow role carries, and with --github-repository GitHub's OIDC "
+        "provider and the read-only pull-request preview role. Run it as an administrator. Safe to re-run; "
+        "anything that exists but is misconfigured is reported, never changed (except the boundary's "
+        "document with --update-boundary).",
     )
     bootstrap.add_argument("--region", required=True, help="AWS region of the backend, e.g. us-east-1")
     bootstrap.add_argument("--name-prefix", required=True, help="the stacks' namePrefix, e.g. rflow")
     bootstrap.add_argument("--environment", required=True, help="the stacks' environment, e.g. prod")
     bootstrap.add_argument("--account-id", default=None, help="expected 12-digit account ID of the credentials")
+    bootstrap.add_argument(
+        "--github-repository",
+        default=None,
+        metavar="OWNER/NAME",
+        help="also create GitHub's OIDC provider and the pull-request preview role for this repository",
+    )
+    bootstrap.add_argument(
+        "--update-boundary",
+        action="store_true",
+        help="make the derived boundary document the policy's new default version when the existing one differs",
+    )
+    bootstrap.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
     deploy = sub.add_parser(
         "deploy",
         help="pulumi up every stack: primary, then the secondaries, then the pipeline",
@@ -170,9 +185,17 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
         return code
     if args.command == "bootstrap":
         from regionflow.bootstrap import BootstrapRequest
-        from regionflow.commands.bootstrap import run_bootstrap
+        from regionflow.commands.bootstrap import repository_projects, run_bootstrap
 
-        request = BootstrapRequest(args.region, args.name_prefix, args.environment, args.account_id)
+        request = BootstrapRequest(
+            args.region,
+            args.name_prefix,
+            args.environment,
+            args.account_id,
+            github_repository=args.github_repository,
+            projects=repository_projects((args.root or find_root(Path.cwd())).resolve()),
+            update_boundary=args.update_boundary,
+        )
         return run_bootstrap(request, out)
     if args.command == "deploy":
         from regionflow.commands.deploy import run_deploy

@@ -1,4 +1,7 @@
-"""``regionflow bootstrap`` against moto: a fresh backend, a re-run, and misconfigured buckets."""
+"""``regionflow bootstrap`` against moto: a fresh backend, a re-run, and misconfigured buckets.
+
+The boundary, GitHub's OIDC provider and the pull-request preview role are in test_bootstrap_iam.py.
+"""
 
 from __future__ import annotations
 
@@ -127,8 +130,10 @@ def test_a_rerun_creates_nothing_and_prints_the_same_backend(aws: None) -> None:
     assert key_ids() == keys
     assert s3().get_bucket_policy(Bucket=BUCKET)["Policy"] == policy
     assert "created:" in first and "created:" not in second
-    assert second.count("exists:") == 3
-    assert _login_lines(first) == _login_lines(second) and len(_login_lines(second)) == 4
+    # The two keys, the bucket and the permissions boundary.
+    assert second.count("exists:") == 4
+    # The key ARNs, login, stack init and the pipeline stack's four config values.
+    assert _login_lines(first) == _login_lines(second) and len(_login_lines(second)) == 8
 
 
 def _make_bucket() -> None:

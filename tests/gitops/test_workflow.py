@@ -18,7 +18,8 @@ from regionflow.offline.discovery import discover_stacks
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "preview.yml"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 
-# Inputs of pulumi/actions v6 (action.yml of github.com/pulumi/actions at commit 4ddd4329).
+# Inputs of pulumi/actions v6 (action.yml of github.com/pulumi/actions at commit 4ddd4329); v7.0.0 changed
+# only the runtime to node24 (pulumi/actions#1403, #1404, #1407) and kept the inputs.
 PULUMI_ACTION_INPUTS = frozenset(
     {
         "command", "stack-name", "pulumi-version", "pulumi-version-file", "work-dir", "comment-on-pr",
@@ -171,11 +172,49 @@ def test_aws_credentials_come_from_oidc_only(workflow: dict[str, Any]) -> None:
     assert "AWS_ACCESS_KEY_ID" not in text and "AWS_SECRET_ACCESS_KEY" not in text
 
 
-def test_actions_are_pinned_to_a_major_version(workflow: dict[str, Any]) -> None:
+# Each action the workflow uses, at a release that runs on Node 24, by the full SHA of its tag. GitHub's
+# "Security hardening for GitHub Actions" recommends a full-length commit SHA (the only immutable reference,
+# a tag can be moved), with the version in a comment. Sources, SHA of the tag / its node24 runtime:
+# - actions/checkout v5.0.0 = 08c6903c...: the release's commit "Prepare v5.0.0 release" (#2238) in the
+#   release notes quoted by n-air-app/n-air-app#984 (a Dependabot bump), and many pins "# v5.0.0";
+#   node24: "Update actions checkout to use node 24" (actions/checkout#2226), the v5.0.0 release notes.
+# - actions/setup-python v6.0.0 = e797f83b...: Dependabot's compare a26af69b (v5.6.0)...e797f83b and pin
+#   tables "# v6.0.0"; node24: v6.0.0 release notes "Breaking Changes: Upgrade to node 24" (#1164).
+# - dorny/paths-filter v4.0.1 = fbd0ab8f...: swamp-club/swamp#943, gastownhall/gascity#3189 ("the pinned
+#   SHA really is the v4.0.1"); node24: trinodb/trino#28664/#28745 ("v4.0.0 added support for Node.js 24").
+# - aws-actions/configure-aws-credentials v6.0.0 = 8df58475...: pin tables "v6.0.0 -> 8df5847569e6...";
+#   node24: the 6.0.0 release PR aws-actions/configure-aws-credentials#1641 ("BREAKING CHANGES: Update
+#   action to use node24 (#1632)"); v5 still ran on node20 (issue #1593).
+# - pulumi/actions v7.0.0 = 8e5e406f...: pins "pulumi/actions@8e5e406f... # v7.0.0"; node24:
+#   pulumi/actions#1407 "Release v7 with Node 24 support" (#1404 "Bump Node runtime from 20 to 24").
+PINNED_ACTIONS: dict[str, tuple[str, str]] = {
+    "actions/checkout": ("08c6903cd8c0fde910a37f88322edcfb5dd907a8", "v5.0.0"),
+    "actions/setup-python": ("e797f83bcb11b83ae66e0230d6156d7c80228e7c", "v6.0.0"),
+    "dorny/paths-filter": ("fbd0ab8f3e69293af611ebaee6363fc25e6d187d", "v4.0.1"),
+    "aws-actions/configure-aws-credentials": ("8df5847569e6427dd6c4fb1cf565c83acfa8afa7", "v6.0.0"),
+    "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
+}
+USES_LINE = re.compile(r"^\s*-?\s*uses:\s*(?P<action>[\w.-]+/[\w.-]+)@(?P<ref>\S+)(?:\s+#\s*(?P<comment>.*))?$")
+
+
+def test_every_action_is_pinned_by_full_sha_to_a_node24_release_with_its_version_in_a_comment() -> None:
+    """actionlint cannot see the runtime of a SHA-pinned action, so this table is what keeps Node 20 out."""
+    lines = [line for line in WORKFLOW.read_text().splitlines() if re.search(r"^\s*-?\s*uses:", line)]
+    assert len(lines) >= 8
+    for line in lines:
+        match = USES_LINE.match(line)
+        assert match is not None, line
+        action, ref = match["action"], match["ref"]
+        assert action in PINNED_ACTIONS, f"{action}: add it with the SHA of a node24 release and its sources"
+        sha, version = PINNED_ACTIONS[action]
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{line.strip()}: pin the full commit SHA, not {ref}"
+        assert (ref, (match["comment"] or "").split()[0:1]) == (sha, [version]), line
+
+
+def test_the_checkouts_keep_the_token_out_of_the_git_config(workflow: dict[str, Any]) -> None:
     for job in workflow["jobs"].values():
-        for step in job["steps"]:
-            if "uses" in step:
-                assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", step["uses"]), step["uses"]
+        for step in steps_using(job, "actions/checkout"):
+            assert step["with"]["persist-credentials"] is False
 
 
 def test_pulumi_action_inputs_are_real_and_configured_for_pr_comments(workflow: dict[str, Any]) -> None:
@@ -192,6 +231,10 @@ def test_pulumi_action_inputs_are_real_and_configured_for_pr_comments(workflow: 
     assert inputs["policyPacks"].endswith("/shared/regionflow/policies/pack")
     assert inputs["upsert"] is False
     assert inputs["pulumi-version"] == "${{ env.PULUMI_VERSION }}"
+    # `pulumi preview --refresh`: pulumi/actions v6+ passes --refresh to the command (pulumi/actions#1118,
+    # released in 6.0.0, #1278) instead of a separate, state-writing `pulumi refresh`; a preview takes no
+    # lock in the self-managed backend, so the read-only preview role of `regionflow bootstrap` suffices.
+    assert inputs["refresh"] is True
 
 
 def test_the_pinned_cli_matches_the_sdk_in_constraints(workflow: dict[str, Any]) -> None:

@@ -17,7 +17,8 @@ The build role can read everything the previews read and change nothing the stac
   KMS key ARNs (key ARNs hold a UUID, not a name, so they are passed in);
 * ``sns:Publish`` on the topic only, and its own log group.
 
-When a stack gains a new resource type, add that service's read actions to :data:`READ_SCOPES`; a
+When a stack gains a new resource type, add that service's read actions to
+:data:`regionflow.read_scopes.READ_SCOPES` (shared with the pull-request preview role); a
 preview that cannot read a resource fails and is reported like a drift, so a gap shows up the next
 morning rather than going unnoticed.
 """
@@ -39,6 +40,10 @@ from regionflow.components.pipeline.permissions import StateAccess, state_statem
 from regionflow.components.roles import service_role
 from regionflow.naming import NameKind, Namer
 from regionflow.offline.discovery import discover_stacks
+from regionflow.read_scopes import KEY_READ_ACTIONS as KEY_READ_ACTIONS  # re-exported (permissions.all_role_actions)
+from regionflow.read_scopes import READ_SCOPES as READ_SCOPES  # re-exported (permissions.all_role_actions)
+from regionflow.read_scopes import ReadScope as ReadScope
+from regionflow.read_scopes import fill_pattern, read_scope_statements
 from regionflow.regions import PARTITION
 
 COMPONENT_TYPE = "regionflow:pipeline:Drift"
@@ -161,119 +166,6 @@ class DriftDetectionArgs:
             raise ValueError(f"timeout_minutes {self.timeout_minutes} must be within CodeBuild's 5-480")
 
 
-@dataclass(frozen=True)
-class ReadScope:
-    """Read-only actions of one service, on ARN patterns (``{account}``, ``{prefix}``, ``{partition}``)."""
-
-    sid: str
-    actions: tuple[str, ...]
-    resources: tuple[str, ...]
-
-
-# What a refresh of the stacks' resource types reads, per service. Patterns use every region ("*")
-# because the stacks span regions; the account and the name prefix keep them to these stacks.
-READ_SCOPES: tuple[ReadScope, ...] = (
-    ReadScope(
-        "ReadStackBuckets",
-        # Every read of the bucket's refresh (terraform-provider-aws internal/service/s3/bucket.go
-        # resourceBucketRead fails on AccessDenied for each; HeadBucket is s3:ListBucket) and of its
-        # split-out resources (public access block, ownership controls). s3:GetBucket* would miss
-        # GetAccelerateConfiguration, GetReplicationConfiguration, GetLifecycleConfiguration and
-        # GetEncryptionConfiguration.
-        ("s3:ListBucket", "s3:GetBucketPolicy", "s3:GetBucketAcl", "s3:GetBucketCORS", "s3:GetBucketWebsite",
-         "s3:GetBucketVersioning", "s3:GetAccelerateConfiguration", "s3:GetBucketRequestPayment",
-         "s3:GetBucketLogging", "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration",
-         "s3:GetEncryptionConfiguration", "s3:GetBucketObjectLockConfiguration", "s3:GetBucketTagging",
-         "s3:GetBucketPublicAccessBlock", "s3:GetBucketOwnershipControls"),
-        # The artifact buckets' ARNs only: not their objects, and never the state bucket, which shares the prefix.
-        ("arn:{partition}:s3:::{prefix}*-artifacts-{account}",),
-    ),
-    ReadScope(
-        "ReadStackRolesAndPolicies",
-        ("iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
-         "iam:ListRoleTags", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListPolicyTags"),
-        ("arn:{partition}:iam::{account}:role/{prefix}*", "arn:{partition}:iam::{account}:policy/{prefix}*"),
-    ),
-    ReadScope(
-        "ReadStackFunctions",
-        ("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionCodeSigningConfig",
-         "lambda:GetFunctionConcurrency", "lambda:GetFunctionEventInvokeConfig", "lambda:GetPolicy",
-         "lambda:GetRuntimeManagementConfig", "lambda:GetFunctionRecursionConfig", "lambda:ListVersionsByFunction",
-         "lambda:ListTags"),
-        ("arn:{partition}:lambda:*:{account}:function:{prefix}*",),
-    ),
-    ReadScope(
-        "ReadStackLogGroups",
-        ("logs:ListTagsForResource", "logs:ListTagsLogGroup"),
-        ("arn:{partition}:logs:*:{account}:log-group:{prefix}*",
-         "arn:{partition}:logs:*:{account}:log-group:/aws/*/{prefix}*"),
-    ),
-    ReadScope(
-        "ReadStackQueues",
-        ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"),
-        ("arn:{partition}:sqs:*:{account}:{prefix}*",),
-    ),
-    ReadScope(
-        "ReadStackTopics",
-        ("sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic",
-         "sns:GetDataProtectionPolicy"),
-        ("arn:{partition}:sns:*:{account}:{prefix}*",),
-    ),
-    ReadScope(
-        "ReadStackTables",
-        ("dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:DescribeContinuousBackups",
-         "dynamodb:ListTagsOfResource", "dynamodb:GetResourcePolicy"),
-        ("arn:{partition}:dynamodb:*:{account}:table/{prefix}*",),
-    ),
-    ReadScope(
-        "ReadStackAlarmsAndDashboards",
-        ("cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:GetDashboard"),
-        ("arn:{partition}:cloudwatch:*:{account}:alarm:{prefix}*",
-         "arn:{partition}:cloudwatch::{account}:dashboard/{prefix}*"),
-    ),
-    ReadScope(
-        "ReadStackEventRules",
-        ("events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource"),
-        ("arn:{partition}:events:*:{account}:rule/{prefix}*",),
-    ),
-    ReadScope(
-        "ReadStackSchedules",
-        ("scheduler:GetSchedule", "scheduler:GetScheduleGroup", "scheduler:ListTagsForResource"),
-        ("arn:{partition}:scheduler:*:{account}:schedule/*/{prefix}*",
-         "arn:{partition}:scheduler:*:{account}:schedule-group/{prefix}*"),
-    ),
-    ReadScope(
-        "ReadStackBuildProjects",
-        ("codebuild:BatchGetProjects",),
-        ("arn:{partition}:codebuild:*:{account}:project/{prefix}*",),
-    ),
-    ReadScope(
-        "ReadStackPipelines",
-        ("codepipeline:GetPipeline", "codepipeline:ListTagsForResource"),
-        ("arn:{partition}:codepipeline:*:{account}:{prefix}*",),
-    ),
-    ReadScope(
-        "UnscopedReads",
-        ("logs:DescribeLogGroups", "sns:GetSubscriptionAttributes"),
-        # No resource type exists for these two (regionflow.iam.UNSCOPABLE_ACTIONS has the reasons).
-        ("*",),
-    ),
-    ReadScope(
-        "ReadStackConnectionsAndNotifications",
-        ("codestar-connections:GetConnection", "codestar-connections:ListTagsForResource",
-         "codestar-notifications:DescribeNotificationRule", "codestar-notifications:ListTagsForResource"),
-        # Connection and notification-rule ARNs end in a generated ID, not a name: account-wide.
-        ("arn:{partition}:codestar-connections:*:{account}:connection/*",
-         "arn:{partition}:codestar-notifications:*:{account}:notificationrule/*"),
-    ),
-)  # fmt: skip
-
-KEY_READ_ACTIONS: tuple[str, ...] = (
-    "kms:DescribeKey",
-    "kms:GetKeyPolicy",
-    "kms:GetKeyRotationStatus",
-    "kms:ListResourceTags",
-)
 # The only actions of the build role that are not reads; tests hold the role to this list.
 ALLOWED_NON_READ_ACTIONS: frozenset[str] = frozenset(
     {
@@ -290,7 +182,7 @@ ALLOWED_NON_READ_ACTIONS: frozenset[str] = frozenset(
 
 def _scoped(account: pulumi.Output[str], pattern: str, prefix: str) -> pulumi.Output[str]:
     """A READ_SCOPES pattern with this account, partition and name prefix filled in."""
-    return account.apply(lambda value: pattern.format(partition=PARTITION, account=value, prefix=prefix))
+    return account.apply(lambda value: fill_pattern(pattern, value, prefix))
 
 
 def build_role_statements(args: DriftDetectionArgs, log_group_arn: pulumi.Input[str]) -> list[iam.Statement]:
@@ -298,14 +190,7 @@ def build_role_statements(args: DriftDetectionArgs, log_group_arn: pulumi.Input[
     prefix = f"{args.namer.prefix}-{args.namer.environment}-"
     account = pulumi.Output.from_input(args.account_id)
     backend = args.backend
-    statements = [
-        iam.Statement(
-            sid=scope.sid,
-            actions=scope.actions,
-            resources=[_scoped(account, pattern, prefix) for pattern in scope.resources],
-        )
-        for scope in READ_SCOPES
-    ]
+    statements = read_scope_statements(lambda pattern: _scoped(account, pattern, prefix))
     statements += [
         iam.Statement(
             sid="ReadStackKeys",
