@@ -49,8 +49,11 @@ def test_multi_account_is_stated_as_one_account_today() -> None:
     assert "not\nsupported yet" in README or "not supported yet" in README
 
 
-def test_no_doc_claims_bootstrap_prints_the_repository_variables() -> None:
-    assert "all printed by `regionflow bootstrap`" not in GITOPS
+def test_the_docs_name_the_repository_variables_bootstrap_prints() -> None:
+    """Bootstrap prints them with --github-repository (tested in test_bootstrap_iam.py); the docs must say so."""
+    assert "--github-repository" in GITOPS
+    for variable in ("PULUMI_PREVIEW_ROLE_ARN", "PULUMI_BACKEND_REGION", "PULUMI_STATE_BUCKET", "PULUMI_SECRETS_KEY_ALIAS"):
+        assert variable in GITOPS, variable
 
 
 def test_the_logger_readme_sample_is_what_the_pipeline_sends(tmp_path: Path) -> None:
