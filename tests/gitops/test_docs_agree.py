@@ -52,7 +52,8 @@ def test_multi_account_is_stated_as_one_account_today() -> None:
 def test_the_docs_name_the_repository_variables_bootstrap_prints() -> None:
     """Bootstrap prints them with --github-repository (tested in test_bootstrap_iam.py); the docs must say so."""
     assert "--github-repository" in GITOPS
-    for variable in ("PULUMI_PREVIEW_ROLE_ARN", "PULUMI_BACKEND_REGION", "PULUMI_STATE_BUCKET", "PULUMI_SECRETS_KEY_ALIAS"):
+    variables = ("PULUMI_PREVIEW_ROLE_ARN", "PULUMI_BACKEND_REGION", "PULUMI_STATE_BUCKET", "PULUMI_SECRETS_KEY_ALIAS")
+    for variable in variables:
         assert variable in GITOPS, variable
 
 
