@@ -506,7 +506,7 @@ def compile_document(label: str, document: Mapping[str, Any]) -> list[CompiledSt
 
 
 class CompiledPolicy:
-    """The statements of one or more documents, indexed by service prefix for speed."""
+    """The statements of one or more documents; which statements an action can touch is cached."""
 
     def __init__(self, statements: Iterable[CompiledStatement]) -> None:
         self.statements = list(statements)
@@ -514,10 +514,19 @@ class CompiledPolicy:
         for statement in self.statements:
             for service in statement.services():
                 self._by_service.setdefault(service, []).append(statement)
+        self._applicable: dict[str, list[CompiledStatement]] = {}
 
     def candidates(self, action: str) -> list[CompiledStatement]:
-        service = action.split(":", 1)[0].lower()
-        return self._by_service.get(service, []) + self._by_service.get("*", [])
+        """The statements whose Action (or NotAction) covers ``action``, in document order."""
+        key = action.lower()
+        found = self._applicable.get(key)
+        if found is None:
+            service = key.split(":", 1)[0]
+            pool = self._by_service.get(service, []) + self._by_service.get("*", [])
+            order = {id(s): i for i, s in enumerate(self.statements)}
+            found = sorted((s for s in pool if s.action_applies(action)), key=lambda s: order[id(s)])
+            self._applicable[key] = found
+        return found
 
     def grants(self) -> list[Grant]:
         """Every (action, resource) pair its Allow statements grant."""
@@ -598,7 +607,7 @@ def _scan(
 ) -> _Scan:
     scan = _Scan()
     for statement in policy.candidates(request.action):
-        if statement.effect != effect or not statement.action_applies(request.action):
+        if statement.effect != effect:
             continue
         if resource_policy:
             applies, how = _principal_applies(statement, request)

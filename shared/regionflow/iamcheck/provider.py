@@ -198,8 +198,11 @@ def _call_needs(
 ) -> Iterator[Need]:
     existing = phase is not Phase.CREATE or call.target not in (Target.SELF, Target.KEYS_IN_REGION)
     own = own_arn(resource, spec)
+    # The connections prefix of an action follows the connection's ARN (AWS CodeConnections, "Rename").
+    connections = connection_arns(resource) if any("{conn}" in a for a in call.actions) else []
+    prefix = _arn_service(arn) if arn.startswith("arn:") else _arn_service(connections[0]) if connections else ""
     for template in call.actions:
-        action = template.replace("{conn}", _arn_service(arn) or "codestar-connections")
+        action = template.replace("{conn}", prefix or "codestar-connections")
         if call.target is Target.SELF or arn == own:
             resource_tags = resource.tags if existing else None
         else:

@@ -820,7 +820,7 @@ CICD_SPECS: tuple[ResourceSpec, ...] = (
         "aws:codestarconnections/connection:Connection",
         "internal/service/codestarconnections/connection.go",
         create=(
-            c("CreateConnection", "{conn}:CreateConnection", tag_request=True),
+            c("CreateConnection", "{conn}:CreateConnection", target=Target.STAR, tag_request=True),
             c("CreateConnection (Tags)", "{conn}:TagResource", when=TAGGED, tag_request=True),
         ),
         read=(
