@@ -64,8 +64,9 @@ def deploy_role(documents: list[dict[str, Any]], stack: str) -> str:
     """The role of the CodeBuild project whose STACK_NAME is ``stack`` (found by position, not by name)."""
     for project in resources(documents, PROJECT_TYPE):
         variables = project["outputs"]["environment"].get("environmentVariables") or []
-        if any(v["name"] == "STACK_NAME" and v["value"] == stack for v in variables) and "pulumi up" in (
-            project["outputs"]["source"]["buildspec"]
+        if (
+            any(v["name"] == "STACK_NAME" and v["value"] == stack for v in variables)
+            and "pulumi up" in (project["outputs"]["source"]["buildspec"])
         ):
             return str(project["outputs"]["serviceRole"]).rsplit("/", 1)[-1]
     raise AssertionError(f"no deploy project for {stack}")

@@ -99,7 +99,11 @@ def test_not_resource_applies_the_statement_to_every_other_resource() -> None:
         ("arn:aws:sqs:u*:123456789012:q", "arn:aws:sqs:us-east-1:999999999999:q", False),
         # ... unless it ends the segment list, where it expands beyond the colons.
         ("arn:aws:sqs:us-east-1:*", "arn:aws:sqs:us-east-1:123456789012:q", True),
-        ("arn:aws:logs:*:123456789012:log-group:/aws/*/rflow-*", "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/rflow-x:log-stream:s", True),
+        (
+            "arn:aws:logs:*:123456789012:log-group:/aws/*/rflow-*",
+            "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/rflow-x:log-stream:s",
+            True,
+        ),
         ("arn:aws:iam::123456789012:role/rflow-?rod-*", "arn:aws:iam::123456789012:role/rflow-prod-x", True),
         ("arn:aws:iam::123456789012:role/RFLOW-*", "arn:aws:iam::123456789012:role/rflow-prod-x", False),
         # An action without a resource type is requested on "*": only Resource "*" matches it.
@@ -155,7 +159,9 @@ KEY_POLICY_ONLY_A_SERVICE = {
 def test_a_key_policy_without_an_account_statement_makes_iam_grants_ineffective() -> None:
     granted = policy(allow("kms:Decrypt", KEY))
     decision = decide(
-        request("kms:Decrypt", KEY), granted, resource_policy=ResourcePolicy("key", policy(KEY_POLICY_ONLY_A_SERVICE), True)
+        request("kms:Decrypt", KEY),
+        granted,
+        resource_policy=ResourcePolicy("key", policy(KEY_POLICY_ONLY_A_SERVICE), True),
     )
     assert decision.outcome is Outcome.DENIED
     assert "allows neither the role nor the account" in decision.reason
@@ -176,8 +182,11 @@ def test_a_key_policy_naming_the_role_grants_without_an_iam_policy() -> None:
 
 
 def test_an_unknown_key_policy_is_reported_not_assumed() -> None:
-    decision = decide(request("kms:Decrypt", KEY), policy(allow("kms:Decrypt", KEY)), resource_policy=ResourcePolicy(
-        "key", None, True))
+    decision = decide(
+        request("kms:Decrypt", KEY),
+        policy(allow("kms:Decrypt", KEY)),
+        resource_policy=ResourcePolicy("key", None, True),
+    )
     assert decision.outcome is Outcome.UNEVALUATED
     assert "key policy" in decision.reason
 
@@ -185,35 +194,37 @@ def test_an_unknown_key_policy_is_reported_not_assumed() -> None:
 def test_a_deny_in_a_bucket_policy_applies_to_the_role() -> None:
     bucket_policy = ResourcePolicy(
         "bucket",
-        policy({
-            "Sid": "DenyUploadsWithOtherEncryption",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:PutObject",
-            "Resource": BUCKET + "/*",
-            "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
-        }),
+        policy(
+            {
+                "Sid": "DenyUploadsWithOtherEncryption",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": BUCKET + "/*",
+                "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            }
+        ),
     )
     granted = policy(allow("s3:PutObject", BUCKET + "/*"))
     no_header = RequestContext(values={}, known=frozenset({"s3:x-amz-server-side-encryption"}))
     with_header = RequestContext(values={"s3:x-amz-server-side-encryption": ("aws:kms",)})
     # ...IfExists is true when the key is absent: an upload without the header is denied.
-    assert decide(request("s3:PutObject", BUCKET + "/o", no_header), granted, resource_policy=bucket_policy).outcome is (
-        Outcome.DENIED
-    )
     assert decide(
-        request("s3:PutObject", BUCKET + "/o", with_header), granted, resource_policy=bucket_policy
-    ).outcome is Outcome.ALLOWED
+        request("s3:PutObject", BUCKET + "/o", no_header), granted, resource_policy=bucket_policy
+    ).outcome is (Outcome.DENIED)
+    assert (
+        decide(request("s3:PutObject", BUCKET + "/o", with_header), granted, resource_policy=bucket_policy).outcome
+        is Outcome.ALLOWED
+    )
 
 
 def test_a_resource_policy_allow_for_the_account_is_not_a_grant_to_the_role() -> None:
     topic = "arn:aws:sns:us-east-1:123456789012:t"
-    account_allow = ResourcePolicy(
-        "topic", policy(dict(KEY_POLICY_WITH_ACCOUNT, Action="sns:Publish", Resource=topic))
-    )
+    account_allow = ResourcePolicy("topic", policy(dict(KEY_POLICY_WITH_ACCOUNT, Action="sns:Publish", Resource=topic)))
     assert decide(request("sns:Publish", topic), policy(), resource_policy=account_allow).outcome is Outcome.DENIED
-    role_allow = ResourcePolicy("topic", policy(dict(KEY_POLICY_WITH_ACCOUNT, Principal={"AWS": ROLE},
-                                                     Action="sns:Publish", Resource=topic)))
+    role_allow = ResourcePolicy(
+        "topic", policy(dict(KEY_POLICY_WITH_ACCOUNT, Principal={"AWS": ROLE}, Action="sns:Publish", Resource=topic))
+    )
     assert decide(request("sns:Publish", topic), policy(), resource_policy=role_allow).outcome is Outcome.ALLOWED
 
 
@@ -266,8 +277,12 @@ def test_condition_operators_follow_the_documented_missing_key_rules(block: dict
 
 def test_set_operators_on_a_multi_valued_key() -> None:
     context = RequestContext(values={"aws:TagKeys": ("Owner", "Project")})
-    assert evaluate_condition_block({"ForAllValues:StringEquals": {"aws:TagKeys": ["Owner", "Project", "X"]}},
-                                    context).value is Tri.TRUE
+    assert (
+        evaluate_condition_block(
+            {"ForAllValues:StringEquals": {"aws:TagKeys": ["Owner", "Project", "X"]}}, context
+        ).value
+        is Tri.TRUE
+    )
     assert evaluate_condition_block({"ForAllValues:StringEquals": {"aws:TagKeys": ["Owner"]}}, context).value is (
         Tri.FALSE
     )

@@ -18,7 +18,7 @@ from iamcheck_support import REPO_ROOT
 from regionflow.iamcheck.backend import BackendNeeds
 from regionflow.iamcheck.jobs import CLI_CALLS, CODE_PROFILES, JobBuilder, pipeline_backend
 from regionflow.iamcheck.model import Manifests
-from regionflow.iamcheck.requirements import ALL_PHASES, SPECS, SOURCES_READ, Target
+from regionflow.iamcheck.requirements import ALL_PHASES, SOURCES_READ, SPECS, Target
 from regionflow.tagging import TAGGABLE_TYPES, UNTAGGABLE_TYPES
 
 CONNECTION_PREFIXES = ("codestar-connections", "codeconnections")

@@ -125,9 +125,7 @@ class BackendNeeds:
     def _get(self, path: str, why: str, detail: str) -> Iterator[Need]:
         yield self._need("s3:GetObject", self.backend.object_arn(path), why, detail)
         if self.backend.state_key_arn:
-            yield self._need(
-                "kms:Decrypt", self.backend.state_key_arn, f"{why} (SSE-KMS object)", detail, via="s3"
-            )
+            yield self._need("kms:Decrypt", self.backend.state_key_arn, f"{why} (SSE-KMS object)", detail, via="s3")
 
     def _put(self, path: str, why: str, detail: str) -> Iterator[Need]:
         # No SSE headers: see the module docstring (go-cloud s3blob).

@@ -79,7 +79,8 @@ class Slack:
     value: str
 
     def line(self) -> str:
-        return f"slack: {self.role}: {self.kind} {self.value} in [{self.sid}] of {self.policy} is granted but no job needs it"
+        where = f"[{self.sid}] of {self.policy}"
+        return f"slack: {self.role}: {self.kind} {self.value} in {where} is granted but no job needs it"
 
 
 @dataclass
@@ -132,7 +133,9 @@ class Evaluator:
             return None
         if arn not in self._boundaries:
             document = self.manifests.boundary_document(arn)
-            policy = CompiledPolicy(compile_document(f"boundary {arn.rsplit('/', 1)[-1]}", document)) if document else None
+            policy = (
+                CompiledPolicy(compile_document(f"boundary {arn.rsplit('/', 1)[-1]}", document)) if document else None
+            )
             self._boundaries[arn] = Boundary(arn, policy)
         return self._boundaries[arn]
 
@@ -176,7 +179,10 @@ class Evaluator:
             return cached
         role = self.manifests.roles[need.role]
         request = Request(
-            principal=role.arn, account=self.manifests.account, action=need.action, resource=need.resource,
+            principal=role.arn,
+            account=self.manifests.account,
+            action=need.action,
+            resource=need.resource,
             context=need.context,
         )
         account = need.resource.split(":")[4] if need.resource.startswith("arn:") else ""
@@ -185,8 +191,10 @@ class Evaluator:
         else:
             # A public layer of another account (AWS's Powertools layer) is granted to everyone by its
             # publisher; the caller's side is its own IAM policy.
-            resource_policy = None if need.resource_policy == "none" or ":layer:" in need.resource else (
-                self.resource_policy(need.resource)
+            resource_policy = (
+                None
+                if need.resource_policy == "none" or ":layer:" in need.resource
+                else (self.resource_policy(need.resource))
             )
             decision = decide(
                 request,
@@ -227,7 +235,9 @@ def run_check(
         jobs = builder.jobs_of(role)
         result.jobs.extend(jobs)
         if not jobs:
-            result.notes.append(f"role {role.name} ({role.resource.stack.label}): no job found; its grants are not judged")
+            result.notes.append(
+                f"role {role.name} ({role.resource.stack.label}): no job found; its grants are not judged"
+            )
             continue
         used: set[Grant] = set()
         seen: set[tuple[Any, ...]] = set()
@@ -258,8 +268,10 @@ def run_check(
         if slack:
             result.slack.extend(_slack(role.name, evaluator.identity(role).grants(), used))
     for resource_type, example in builder.unknown_types.items():
-        result.notes.append(f"no provider requirements for {resource_type} (e.g. {example}); add it to "
-                            "shared/regionflow/iamcheck/requirements.py")
+        result.notes.append(
+            f"no provider requirements for {resource_type} (e.g. {example}); add it to "
+            "shared/regionflow/iamcheck/requirements.py"
+        )
     result.findings = sorted(grouped.values(), key=lambda f: (f.role, KINDS.index(f.kind), f.action, f.resource))
     result.notes = list(dict.fromkeys(result.notes))
     result.seconds = time.perf_counter() - started
@@ -310,7 +322,9 @@ def load_boundary_files(values: Sequence[str]) -> BoundaryResolver | None:
     for value in values:
         arn, _, path = value.partition("=")
         if not arn.startswith("arn:") or not path:
-            raise ManifestError(f"--boundary {value!r}: expected ARN=FILE, e.g. arn:aws:iam::123456789012:policy/x=b.json")
+            raise ManifestError(
+                f"--boundary {value!r}: expected ARN=FILE, e.g. arn:aws:iam::123456789012:policy/x=b.json"
+            )
         try:
             documents[arn] = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as error:

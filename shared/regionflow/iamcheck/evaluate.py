@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import operator
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -108,7 +109,7 @@ class RequestContext:
         object.__setattr__(self, "known", frozenset(k.lower() for k in self.known) | frozenset(self.values))
         object.__setattr__(self, "known_prefixes", tuple(p.lower() for p in self.known_prefixes))
 
-    def lookup(self, key: str) -> tuple[str, ...] | None | Any:
+    def lookup(self, key: str) -> tuple[str, ...] | Any | None:
         """The key's values, ``None`` when it is known to be absent, or :data:`UNKNOWN_KEY`."""
         lowered = key.lower()
         if lowered in self.values:
@@ -229,13 +230,13 @@ _STRING_OPS = {
     "stringnotlike": (True, False, True),
 }
 _ARN_OPS = {"arnequals": False, "arnlike": False, "arnnotequals": True, "arnnotlike": True}
-_NUMERIC_OPS = {
-    "numericequals": (False, lambda a, b: a == b),
-    "numericnotequals": (True, lambda a, b: a == b),
-    "numericlessthan": (False, lambda a, b: a < b),
-    "numericlessthanequals": (False, lambda a, b: a <= b),
-    "numericgreaterthan": (False, lambda a, b: a > b),
-    "numericgreaterthanequals": (False, lambda a, b: a >= b),
+_NUMERIC_OPS: dict[str, tuple[bool, Callable[[float, float], bool]]] = {
+    "numericequals": (False, operator.eq),
+    "numericnotequals": (True, operator.eq),
+    "numericlessthan": (False, operator.lt),
+    "numericlessthanequals": (False, operator.le),
+    "numericgreaterthan": (False, operator.gt),
+    "numericgreaterthanequals": (False, operator.ge),
 }
 _DATE_OPS = {
     "dateequals": False,
@@ -259,18 +260,18 @@ def _as_strings(value: Any) -> list[str]:
     return out
 
 
-def _negated(operator: str) -> bool | None:
+def _negated(name: str) -> bool | None:
     """Whether the base operator is a negated one; None for an operator this tool does not know."""
-    if operator in _STRING_OPS:
-        return _STRING_OPS[operator][0]
-    if operator in _ARN_OPS:
-        return _ARN_OPS[operator]
-    if operator in _NUMERIC_OPS:
-        return _NUMERIC_OPS[operator][0]
-    if operator in _DATE_OPS:
-        return _DATE_OPS[operator]
-    if operator in _OTHER_OPS:
-        return _OTHER_OPS[operator]
+    if name in _STRING_OPS:
+        return _STRING_OPS[name][0]
+    if name in _ARN_OPS:
+        return _ARN_OPS[name]
+    if name in _NUMERIC_OPS:
+        return _NUMERIC_OPS[name][0]
+    if name in _DATE_OPS:
+        return _DATE_OPS[name]
+    if name in _OTHER_OPS:
+        return _OTHER_OPS[name]
     return None
 
 
@@ -278,28 +279,28 @@ def _unescape(value: str) -> str:
     return value.replace("${*}", "*").replace("${?}", "?").replace("${$}", "$")
 
 
-def _value_matches(operator: str, policy_value: str, request_value: str) -> Tri:
-    """Does one policy value match one request value, for the *positive* form of the operator?"""
-    if operator in _STRING_OPS:
-        _, ignore_case, like = _STRING_OPS[operator]
+def _value_matches(op: str, policy_value: str, request_value: str) -> Tri:
+    """Does one policy value match one request value, for the *positive* form of the op?"""
+    if op in _STRING_OPS:
+        _, ignore_case, like = _STRING_OPS[op]
         if like:
             return tri(string_like_regex(policy_value).fullmatch(request_value) is not None)
         policy_value = _unescape(policy_value)
         if ignore_case:
             return tri(policy_value.lower() == request_value.lower())
         return tri(policy_value == request_value)
-    if operator in _ARN_OPS:
+    if op in _ARN_OPS:
         return arn_matches(policy_value, request_value)
-    if operator in _NUMERIC_OPS:
+    if op in _NUMERIC_OPS:
         try:
-            return tri(_NUMERIC_OPS[operator][1](float(request_value), float(policy_value)))
+            return tri(_NUMERIC_OPS[op][1](float(request_value), float(policy_value)))
         except ValueError:
             return Tri.FALSE
-    if operator == "bool":
+    if op == "bool":
         return tri(policy_value.lower() == request_value.lower())
-    if operator == "binaryequals":
+    if op == "binaryequals":
         return tri(policy_value == request_value)
-    if operator in ("ipaddress", "notipaddress"):
+    if op in ("ipaddress", "notipaddress"):
         try:
             return tri(ipaddress.ip_address(request_value) in ipaddress.ip_network(policy_value, strict=False))
         except ValueError:
@@ -332,26 +333,26 @@ def evaluate_condition_block(block: Mapping[str, Any], context: RequestContext) 
 
 def _evaluate_one(raw_operator: str, key: str, values: list[str], context: RequestContext) -> tuple[Tri, str]:
     label = f"{raw_operator} {key}"
-    operator = raw_operator.lower()
+    op = raw_operator.lower()
     qualifier = ""
-    if operator.startswith(("foranyvalue:", "forallvalues:")):
-        qualifier, operator = operator.split(":", 1)
-    if_exists = operator.endswith("ifexists")
+    if op.startswith(("foranyvalue:", "forallvalues:")):
+        qualifier, op = op.split(":", 1)
+    if_exists = op.endswith("ifexists")
     if if_exists:
-        operator = operator[: -len("ifexists")]
+        op = op[: -len("ifexists")]
     found = context.lookup(key)
     if found is UNKNOWN_KEY:
         return Tri.UNKNOWN, f"{label} (not in the request context)"
     request_values: tuple[str, ...] | None = found
-    if operator == "null":
+    if op == "null":
         if qualifier or if_exists:
             return Tri.UNKNOWN, f"{label} (unsupported form)"
         wants_absent = values[0].lower() == "true" if values else True
         return tri((request_values is None) == wants_absent), label
-    negated = _negated(operator)
+    negated = _negated(op)
     if negated is None:
-        return Tri.UNKNOWN, f"{label} (operator not supported)"
-    if operator in _DATE_OPS and request_values is not None:
+        return Tri.UNKNOWN, f"{label} (op not supported)"
+    if op in _DATE_OPS and request_values is not None:
         return Tri.UNKNOWN, f"{label} (dates are not compared offline)"
     if request_values is None or (qualifier and not request_values):
         if qualifier == "forallvalues":
@@ -365,15 +366,15 @@ def _evaluate_one(raw_operator: str, key: str, values: list[str], context: Reque
         return Tri.UNKNOWN, f"{label} (policy variable)"
 
     def one(request_value: str) -> Tri:
-        """The operator, negation applied, for one request value: OR over the policy values (NOR if negated)."""
+        """The op, negation applied, for one request value: OR over the policy values (NOR if negated)."""
         matched = Tri.FALSE
         for policy_value in values:
-            matched = matched | _value_matches(operator, policy_value, request_value)
+            matched = matched | _value_matches(op, policy_value, request_value)
         return matched.negate() if negated else matched
 
     results = [one(request_value) for request_value in request_values]
     if qualifier == "forallvalues" or (negated and not qualifier):
-        # Every request value must pass; for a plain negated operator that means none matches.
+        # Every request value must pass; for a plain negated op that means none matches.
         result = Tri.TRUE
         for item in results:
             result = result & item

@@ -329,9 +329,15 @@ class JobBuilder:
             arn = backend.object_arn(backend.checkpoint(manifest.project, manifest.stack))
             for action in ("s3:PutObject", "s3:DeleteObject"):
                 forbidden.append(
-                    self.need(role, action, arn, backend.region, f"the state of {manifest.label}, which {label} "
-                              "does not apply", "least privilege: a role writes only the state of its own stacks",
-                              s3=sse)
+                    self.need(
+                        role,
+                        action,
+                        arn,
+                        backend.region,
+                        f"the state of {manifest.label}, which {label} does not apply",
+                        "least privilege: a role writes only the state of its own stacks",
+                        s3=sse,
+                    )
                 )
         for key in (backend.state_key_arn, backend.secrets_key_arn):
             if not key:
@@ -397,19 +403,31 @@ class JobBuilder:
         source = project.get("source") or {}
         region = project.region
         auth = source.get("auth") or {}
-        connection = str(auth.get("resource") or "") if str(auth.get("type", "")).upper() in (
-            "CODECONNECTIONS",
-            "CODESTAR_CONNECTIONS",
-        ) else ""
+        connection = (
+            str(auth.get("resource") or "")
+            if str(auth.get("type", "")).upper()
+            in (
+                "CODECONNECTIONS",
+                "CODESTAR_CONNECTIONS",
+            )
+            else ""
+        )
         if connection:
             prefix = connection.split(":")[2]
             why = f"the source of {what} (a {source.get('type')} repository through its connection)"
             detail = "CodeBuild user guide, GitHub through CodeConnections; the prefix follows the connection ARN"
-            for action in (f"{prefix}:UseConnection", f"{prefix}:GetConnectionToken"):
-                job.needs.append(self.need(role, action, connection, region, why, detail))
+            for connection_action in (f"{prefix}:UseConnection", f"{prefix}:GetConnectionToken"):
+                job.needs.append(self.need(role, connection_action, connection, region, why, detail))
             job.needs.append(
-                self.need(role, f"{prefix}:GetConnection", connection, region, why, detail,
-                          uncertain="listed by the CodeBuild guide; not established that a build calls it")
+                self.need(
+                    role,
+                    f"{prefix}:GetConnection",
+                    connection,
+                    region,
+                    why,
+                    detail,
+                    uncertain="listed by the CodeBuild guide; not established that a build calls it",
+                )
             )
         if str(source.get("type", "")).upper() != "CODEPIPELINE":
             return
@@ -542,8 +560,15 @@ class JobBuilder:
                     for act in ("codebuild:StartBuild", "codebuild:BatchGetBuilds"):
                         job.needs.append(self.need(role, act, arn, region, label, detail))
                     job.needs.append(
-                        self.need(role, "codebuild:StopBuild", arn, region, label, detail,
-                                  uncertain="only when an execution is stopped while the build runs")
+                        self.need(
+                            role,
+                            "codebuild:StopBuild",
+                            arn,
+                            region,
+                            label,
+                            detail,
+                            uncertain="only when an execution is stopped while the build runs",
+                        )
                     )
                 elif provider == "Lambda":
                     from regionflow.iamcheck.provider import _function_arn
@@ -560,10 +585,16 @@ class JobBuilder:
             bucket = store.get("location")
             region = str(store.get("region") or home)
             job.needs.append(
-                self.need(role, "s3:GetBucketVersioning", f"arn:aws:s3:::{bucket}", region,
-                          f"the artifact store of {name} in {region}", detail,
-                          uncertain="in CodePipeline's documented service role policy; not established that "
-                          "every run calls it")
+                self.need(
+                    role,
+                    "s3:GetBucketVersioning",
+                    f"arn:aws:s3:::{bucket}",
+                    region,
+                    f"the artifact store of {name} in {region}",
+                    detail,
+                    uncertain="in CodePipeline's documented service role policy; not established that "
+                    "every run calls it",
+                )
             )
         return job
 
@@ -577,8 +608,17 @@ class JobBuilder:
         if key:
             sse["s3:x-amz-server-side-encryption-aws-kms-key-id"] = key
         why = f"{label} writes artifact {artifact}"
-        job.needs.append(self.need(role, "s3:PutObject", self._artifact_arn(pipeline, bucket, artifact), region, why,
-                                   "CodePipeline user guide", s3=sse))
+        job.needs.append(
+            self.need(
+                role,
+                "s3:PutObject",
+                self._artifact_arn(pipeline, bucket, artifact),
+                region,
+                why,
+                "CodePipeline user guide",
+                s3=sse,
+            )
+        )
         if key:
             job.needs.append(self.need(role, "kms:GenerateDataKey", key, region, why, "SSE-KMS artifact", via="s3"))
 
@@ -592,8 +632,16 @@ class JobBuilder:
             return
         bucket, key = origin
         why = f"{label} copies artifact {artifact} from {source} to {target}"
-        job.needs.append(self.need(role, "s3:GetObject", self._artifact_arn(pipeline, bucket, artifact), source, why,
-                                   "CodePipeline user guide, cross-Region actions"))
+        job.needs.append(
+            self.need(
+                role,
+                "s3:GetObject",
+                self._artifact_arn(pipeline, bucket, artifact),
+                source,
+                why,
+                "CodePipeline user guide, cross-Region actions",
+            )
+        )
         if key:
             job.needs.append(self.need(role, "kms:Decrypt", key, source, why, "SSE-KMS artifact", via="s3"))
         self._artifact_put(role, pipeline, artifact, target, label, job)
@@ -612,8 +660,11 @@ class JobBuilder:
             job.needs.append(self.need(role, action, stream, region, f"the logs of {job.label}", detail))
         if str((function.get("tracingConfig") or {}).get("mode", "")).lower() == "active":
             for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
-                job.needs.append(self.need(role, action, "*", region, f"active tracing of {job.label}",
-                                           "Lambda developer guide, X-Ray"))
+                job.needs.append(
+                    self.need(
+                        role, action, "*", region, f"active tracing of {job.label}", "Lambda developer guide, X-Ray"
+                    )
+                )
         dead_letter = (function.get("deadLetterConfig") or {}).get("targetArn")
         if dead_letter:
             job.needs.extend(self._send(role, str(dead_letter), f"the dead-letter queue of {job.label}", detail))
@@ -625,14 +676,28 @@ class JobBuilder:
                 destination = ((config.get("destinationConfig") or {}).get(outcome) or {}).get("destination")
                 if destination:
                     job.needs.extend(
-                        self._send(role, str(destination), f"the {outcome} destination of {job.label}",
-                                   "Lambda developer guide, destinations (the execution role sends)")
+                        self._send(
+                            role,
+                            str(destination),
+                            f"the {outcome} destination of {job.label}",
+                            "Lambda developer guide, destinations (the execution role sends)",
+                        )
                     )
         env_key = function.get("kmsKeyArn")
         if env_key:
-            key = self.manifests.key_arn(str(env_key), region) or str(env_key)
-            job.needs.append(self.need(role, "kms:Decrypt", key, region, f"the environment of {job.label}", detail,
-                                       via="lambda", uncertain="Lambda decrypts with the function's grant"))
+            env_key_arn = self.manifests.key_arn(str(env_key), region) or str(env_key)
+            job.needs.append(
+                self.need(
+                    role,
+                    "kms:Decrypt",
+                    env_key_arn,
+                    region,
+                    f"the environment of {job.label}",
+                    detail,
+                    via="lambda",
+                    uncertain="Lambda decrypts with the function's grant",
+                )
+            )
         handler = str(function.get("handler") or "")
         profile = CODE_PROFILES.get(handler)
         if profile is None:
@@ -644,11 +709,15 @@ class JobBuilder:
             if not value:
                 job.unknown.append(f"{job.label}: environment variable {variable} is not set")
                 continue
-            arn = value if value.startswith("arn:") else {
-                "table": f"arn:aws:dynamodb:{region}:{account}:table/{value}",
-                "topic": f"arn:aws:sns:{region}:{account}:{value}",
-                "queue": f"arn:aws:sqs:{region}:{account}:{value}",
-            }[kind]
+            arn = (
+                value
+                if value.startswith("arn:")
+                else {
+                    "table": f"arn:aws:dynamodb:{region}:{account}:table/{value}",
+                    "topic": f"arn:aws:sns:{region}:{account}:{value}",
+                    "queue": f"arn:aws:sqs:{region}:{account}:{value}",
+                }[kind]
+            )
             why = f"the code of {job.label} ({variable})"
             for action in actions:
                 job.needs.append(self.need(role, action, arn, region, why, profile.source))
@@ -656,11 +725,20 @@ class JobBuilder:
                 job.needs.extend(self._encrypted_send(role, arn, why, profile.source))
             if kind == "table":
                 table = self.manifests.by_arn.get(arn)
-                key = self._key_of(table, "serverSideEncryption.kmsKeyArn")
-                if key:
-                    job.needs.append(self.need(role, "kms:Decrypt", key, region, f"{why} (encrypted table)",
-                                               profile.source, via="dynamodb",
-                                               uncertain="DynamoDB uses the table's grant for item operations"))
+                table_key = self._key_of(table, "serverSideEncryption.kmsKeyArn")
+                if table_key:
+                    job.needs.append(
+                        self.need(
+                            role,
+                            "kms:Decrypt",
+                            table_key,
+                            region,
+                            f"{why} (encrypted table)",
+                            profile.source,
+                            via="dynamodb",
+                            uncertain="DynamoDB uses the table's grant for item operations",
+                        )
+                    )
         invoked = any(
             action.get("provider") == "Lambda"
             and (action.get("configuration") or {}).get("FunctionName") in (name, function_arn)
@@ -669,8 +747,9 @@ class JobBuilder:
         )
         if profile.job_results and invoked:
             for action in ("codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"):
-                job.needs.append(self.need(role, action, "*", region, f"pipeline job results of {job.label}",
-                                           profile.source))
+                job.needs.append(
+                    self.need(role, action, "*", region, f"pipeline job results of {job.label}", profile.source)
+                )
         return job
 
     def invoke_job(self, role: Role, source: Resource, target: str, what: str) -> Job:
@@ -697,8 +776,17 @@ class JobBuilder:
             job.needs.extend(self._encrypted_send(role, target, job.label, detail))
         key = source.get("kmsKeyArn")
         if key:
-            job.needs.append(self.need(role, "kms:Decrypt", str(key), source.region, f"the key of {job.label}", detail,
-                                       uncertain="Scheduler decrypts the schedule's target input"))
+            job.needs.append(
+                self.need(
+                    role,
+                    "kms:Decrypt",
+                    str(key),
+                    source.region,
+                    f"the key of {job.label}",
+                    detail,
+                    uncertain="Scheduler decrypts the schedule's target input",
+                )
+            )
         return job
 
     def pull_request_job(self, role: Role) -> Job:
@@ -711,8 +799,8 @@ class JobBuilder:
 def pipeline_backend(manifests: Manifests, root: Path | None) -> Backend | None:
     """The backend the pipeline's builds log in to, with its keys from the pipeline stack's config."""
     url = provider = None
-    for project in manifests.of_type(PROJECT_TYPE):
-        env = _env(project)
+    for build in manifests.of_type(PROJECT_TYPE):
+        env = _env(build)
         url = url or env.get("PULUMI_BACKEND_URL")
         provider = provider or env.get("PULUMI_SECRETS_PROVIDER")
     if not url:

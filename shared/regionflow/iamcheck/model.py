@@ -197,15 +197,16 @@ class Manifests:
         for resource in self.resources:
             # Only a resource's own ARN: an EventBridge target's or a topic policy's "arn" is the topic's.
             spec = SPECS.get(resource.type)
-            arn = resource.outputs.get(spec.arn_from if spec is not None else "arn") if (spec is None or spec.arn_from) else None
+            key = "arn" if spec is None else spec.arn_from
+            arn = resource.outputs.get(key) if key else None
             if isinstance(arn, str) and arn.startswith("arn:"):
                 self.by_arn.setdefault(arn, resource)
         self.managed_policies: dict[str, Resource] = {
             str(r.outputs.get("arn") or r.id): r for r in self.of_type(POLICY_TYPE)
         }
         self.keys: dict[str, Resource] = {}
-        for key in self.of_type(KEY_TYPE):
-            self.keys[str(key.outputs.get("arn"))] = key
+        for key_resource in self.of_type(KEY_TYPE):
+            self.keys[str(key_resource.outputs.get("arn"))] = key_resource
         self._key_ids = {str(k.outputs.get("keyId") or k.id): arn for arn, k in self.keys.items()}
         self.roles = self._roles()
         self._boundaries: dict[str, dict[str, Any] | None] = {}
@@ -247,9 +248,7 @@ class Manifests:
     def from_directory(cls, directory: Path, **options: Any) -> Manifests:
         paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
         if not paths:
-            raise ManifestError(
-                f"{directory}: no manifests found; run `regionflow preview --out {directory}` first"
-            )
+            raise ManifestError(f"{directory}: no manifests found; run `regionflow preview --out {directory}` first")
         return cls(((path, load_manifest(path)) for path in paths), **options)
 
     def _account(self) -> str:
@@ -267,11 +266,11 @@ class Manifests:
             name = str(resource.outputs.get("name") or resource.id or resource.name)
             boundary = resource.get("permissionsBoundary")
             role = Role(arn=arn, name=name, resource=resource, boundary_arn=str(boundary) if boundary else None)
-            for document in policy_documents(resource.type, resource.outputs or resource.inputs):
-                if document.kind.value == "trust":
-                    role.trust = document.document
+            for found_document in policy_documents(resource.type, resource.outputs or resource.inputs):
+                if found_document.kind.value == "trust":
+                    role.trust = found_document.document
                 else:
-                    role.policies.append((f"{name} {document.where}", document.document))
+                    role.policies.append((f"{name} {found_document.where}", found_document.document))
             for index, managed in enumerate(_as_list(resource.get("managedPolicyArns"))):
                 self._attach(role, str(managed), f"managedPolicyArns[{index}]")
             roles[arn] = role

@@ -81,7 +81,9 @@ class ContextSpec:
     s3: Mapping[str, str] = field(default_factory=dict)
 
 
-def build_context(role_arn: str, account: str, role_tags: Mapping[str, str], action: str, spec: ContextSpec) -> RequestContext:
+def build_context(
+    role_arn: str, account: str, role_tags: Mapping[str, str], action: str, spec: ContextSpec
+) -> RequestContext:
     service = action.split(":", 1)[0].lower()
     values: dict[str, tuple[str, ...]] = {
         "aws:SecureTransport": ("true",),

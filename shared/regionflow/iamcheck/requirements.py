@@ -116,8 +116,14 @@ TAGGED = "tagged"
 
 
 def _tags_on_create(action: str, *, target: Target = Target.SELF, uncertain: str | None = None) -> Call:
-    return c(f"Create (Tags={action.split(':')[1]})", action, when=TAGGED, tag_request=True, target=target,
-             uncertain=uncertain)
+    return c(
+        f"Create (Tags={action.split(':')[1]})",
+        action,
+        when=TAGGED,
+        tag_request=True,
+        target=target,
+        uncertain=uncertain,
+    )
 
 
 def _tag_updates(tag: str, untag: str, *, target: Target = Target.SELF) -> tuple[Call, ...]:
@@ -435,8 +441,12 @@ LAMBDA_SPECS: tuple[ResourceSpec, ...] = (
                 role_input="role",
                 passed_to="lambda.amazonaws.com",
             ),
-            c("UpdateFunctionConfiguration (Layers)", "lambda:GetLayerVersion", target=Target.LAYERS,
-              when="input:layers"),
+            c(
+                "UpdateFunctionConfiguration (Layers)",
+                "lambda:GetLayerVersion",
+                target=Target.LAYERS,
+                when="input:layers",
+            ),
             c("GetFunction (waitFunctionUpdated)", "lambda:GetFunction"),
             *_tag_updates("lambda:TagResource", "lambda:UntagResource"),
         ),
@@ -654,8 +664,7 @@ MESSAGING_SPECS: tuple[ResourceSpec, ...] = (
         read=(
             c("GetSubscriptionAttributes", "sns:GetSubscriptionAttributes", target=Target.STAR),
             # A subscription pending confirmation (email) has no ARN yet; it is found in the topic's list.
-            c("ListSubscriptionsByTopic", "sns:ListSubscriptionsByTopic", target=Target.TOPIC,
-              when="input:endpoint"),
+            c("ListSubscriptionsByTopic", "sns:ListSubscriptionsByTopic", target=Target.TOPIC, when="input:endpoint"),
         ),
         update=(c("SetSubscriptionAttributes", "sns:SetSubscriptionAttributes", target=Target.STAR),),
         delete=(c("Unsubscribe", "sns:Unsubscribe", target=Target.STAR),),
@@ -700,8 +709,11 @@ MESSAGING_SPECS: tuple[ResourceSpec, ...] = (
             c("UpdateTimeToLive", "dynamodb:UpdateTimeToLive", when="input:ttl.enabled"),
             c("DescribeTimeToLive (waiter)", "dynamodb:DescribeTimeToLive", when="input:ttl.enabled"),
             c("UpdateContinuousBackups", "dynamodb:UpdateContinuousBackups", when="input:pointInTimeRecovery.enabled"),
-            c("DescribeContinuousBackups (waiter)", "dynamodb:DescribeContinuousBackups",
-              when="input:pointInTimeRecovery.enabled"),
+            c(
+                "DescribeContinuousBackups (waiter)",
+                "dynamodb:DescribeContinuousBackups",
+                when="input:pointInTimeRecovery.enabled",
+            ),
             # DynamoDB developer guide, "Encryption at rest: customer managed key": creating a table with
             # a customer managed key makes DynamoDB describe the key and create a grant on it.
             c(
@@ -775,8 +787,12 @@ CICD_SPECS: tuple[ResourceSpec, ...] = (
                 role_input="serviceRole",
                 passed_to="codebuild.amazonaws.com",
             ),
-            c("UpdateProject (Source.Auth CodeConnections)", "{conn}:PassConnection", target=Target.CONNECTION,
-              passed_to="codebuild.amazonaws.com"),
+            c(
+                "UpdateProject (Source.Auth CodeConnections)",
+                "{conn}:PassConnection",
+                target=Target.CONNECTION,
+                passed_to="codebuild.amazonaws.com",
+            ),
         ),
         delete=(c("DeleteProject", "codebuild:DeleteProject"),),
     ),
@@ -794,8 +810,12 @@ CICD_SPECS: tuple[ResourceSpec, ...] = (
                 passed_to="codepipeline.amazonaws.com",
             ),
             # CodePipeline user guide, CodeStarSourceConnection action: the caller passes the connection.
-            c("CreatePipeline (ConnectionArn)", "{conn}:PassConnection", target=Target.CONNECTION,
-              passed_to="codepipeline.amazonaws.com"),
+            c(
+                "CreatePipeline (ConnectionArn)",
+                "{conn}:PassConnection",
+                target=Target.CONNECTION,
+                passed_to="codepipeline.amazonaws.com",
+            ),
         ),
         read=(
             c("GetPipeline", "codepipeline:GetPipeline"),
@@ -810,8 +830,12 @@ CICD_SPECS: tuple[ResourceSpec, ...] = (
                 role_input="roleArn",
                 passed_to="codepipeline.amazonaws.com",
             ),
-            c("UpdatePipeline (ConnectionArn)", "{conn}:PassConnection", target=Target.CONNECTION,
-              passed_to="codepipeline.amazonaws.com"),
+            c(
+                "UpdatePipeline (ConnectionArn)",
+                "{conn}:PassConnection",
+                target=Target.CONNECTION,
+                passed_to="codepipeline.amazonaws.com",
+            ),
             *_tag_updates("codepipeline:TagResource", "codepipeline:UntagResource"),
         ),
         delete=(c("DeletePipeline", "codepipeline:DeletePipeline"),),
