@@ -129,6 +129,7 @@ class BackendNeeds:
 
     def _put(self, path: str, why: str, detail: str) -> Iterator[Need]:
         # No SSE headers: see the module docstring (go-cloud s3blob).
+        detail += "; sent without x-amz-server-side-encryption headers (go-cloud s3blob)"
         yield self._need("s3:PutObject", self.backend.object_arn(path), why, detail, s3={})
         if self.backend.state_key_arn:
             yield self._need(

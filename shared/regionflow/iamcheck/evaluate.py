@@ -105,9 +105,14 @@ class RequestContext:
     known_prefixes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "values", {k.lower(): tuple(v) for k, v in self.values.items()})
-        object.__setattr__(self, "known", frozenset(k.lower() for k in self.known) | frozenset(self.values))
-        object.__setattr__(self, "known_prefixes", tuple(p.lower() for p in self.known_prefixes))
+        values = {k.lower(): tuple(v) for k, v in self.values.items()}
+        known = frozenset(k.lower() for k in self.known) | frozenset(values)
+        prefixes = tuple(p.lower() for p in self.known_prefixes)
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "known", known)
+        object.__setattr__(self, "known_prefixes", prefixes)
+        # Contexts are compared (decisions are cached per context), so the key is computed once.
+        object.__setattr__(self, "_fingerprint", (tuple(sorted(values.items())), tuple(sorted(known)), prefixes))
 
     def lookup(self, key: str) -> tuple[str, ...] | Any | None:
         """The key's values, ``None`` when it is known to be absent, or :data:`UNKNOWN_KEY`."""
@@ -119,11 +124,8 @@ class RequestContext:
         return UNKNOWN_KEY
 
     def fingerprint(self) -> tuple[Any, ...]:
-        return (
-            tuple(sorted(self.values.items())),
-            tuple(sorted(self.known)),
-            self.known_prefixes,
-        )
+        found: tuple[Any, ...] = self.__dict__["_fingerprint"]
+        return found
 
 
 @dataclass(frozen=True)
@@ -419,7 +421,7 @@ class Principals:
         return role_arn in self.aws
 
     def names_account(self, account: str) -> bool:
-        return any(v in (account, f"arn:aws:iam::{account}:root") for v in self.aws)
+        return account in self.aws or f"arn:aws:iam::{account}:root" in self.aws
 
 
 @dataclass(frozen=True)
@@ -516,6 +518,22 @@ class CompiledPolicy:
             for service in statement.services():
                 self._by_service.setdefault(service, []).append(statement)
         self._applicable: dict[str, list[CompiledStatement]] = {}
+        self._resource_matches: dict[tuple[int, str], tuple[Tri, list[str]]] = {}
+        self._action_matches: dict[tuple[int, str], list[str]] = {}
+
+    def matching_actions(self, statement: CompiledStatement, action: str) -> list[str]:
+        key = (id(statement), action)
+        found = self._action_matches.get(key)
+        if found is None:
+            found = self._action_matches[key] = statement.matching_actions(action)
+        return found
+
+    def resource_applies(self, statement: CompiledStatement, resource: str) -> tuple[Tri, list[str]]:
+        key = (id(statement), resource)
+        found = self._resource_matches.get(key)
+        if found is None:
+            found = self._resource_matches[key] = statement.resource_applies(resource)
+        return found
 
     def candidates(self, action: str) -> list[CompiledStatement]:
         """The statements whose Action (or NotAction) covers ``action``, in document order."""
@@ -616,13 +634,13 @@ def _scan(
                 continue
             if principal_kind is not None and effect == "Allow" and how != principal_kind:
                 continue
-        resource_match, matched_resources = statement.resource_applies(request.resource)
+        resource_match, matched_resources = policy.resource_applies(statement, request.resource)
         if resource_match is Tri.FALSE:
             continue
         if collect_grants and effect == "Allow" and not statement.not_action:
             # The statement is there for this request even when its condition does not hold: not slack.
             resources = matched_resources or (list(statement.resources) if statement.not_resource else ["*"])
-            for action in statement.matching_actions(request.action):
+            for action in policy.matching_actions(statement, request.action):
                 for resource in resources:
                     scan.grants.append(Grant(statement.policy, statement.sid, action, resource))
         condition = evaluate_condition_block(statement.condition, request.context)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from regionflow.iamcheck.evaluate import RequestContext
@@ -84,7 +85,51 @@ class ContextSpec:
 def build_context(
     role_arn: str, account: str, role_tags: Mapping[str, str], action: str, spec: ContextSpec
 ) -> RequestContext:
+    """The request context of one call (cached: thousands of calls share a handful of contexts)."""
     service = action.split(":", 1)[0].lower()
+    if service not in ("kms", "iam", "codestar-connections", "codeconnections", "s3"):
+        service = "other"
+    return _context(
+        role_arn,
+        account,
+        tuple(sorted(role_tags.items())),
+        service,
+        spec.region,
+        None if spec.resource_tags is None else tuple(sorted(spec.resource_tags.items())),
+        tuple(spec.request_tags.items()) if spec.request_tags else None,
+        spec.via,
+        spec.passed_to,
+        spec.grant_for_aws_resource,
+        spec.target_boundary,
+        tuple(sorted(spec.s3.items())),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _context(
+    role_arn: str,
+    account: str,
+    role_tags: tuple[tuple[str, str], ...],
+    service: str,
+    region: str,
+    resource_tags: tuple[tuple[str, str], ...] | None,
+    request_tags: tuple[tuple[str, str], ...] | None,
+    via: str | None,
+    passed_to: str | None,
+    grant_for_aws_resource: bool,
+    target_boundary: str | None,
+    s3: tuple[tuple[str, str], ...],
+) -> RequestContext:
+    spec = ContextSpec(
+        region=region,
+        resource_tags=dict(resource_tags) if resource_tags is not None else None,
+        request_tags=dict(request_tags) if request_tags else None,
+        via=via,
+        passed_to=passed_to,
+        grant_for_aws_resource=grant_for_aws_resource,
+        target_boundary=target_boundary,
+        s3=dict(s3),
+    )
     values: dict[str, tuple[str, ...]] = {
         "aws:SecureTransport": ("true",),
         "aws:RequestedRegion": (spec.region,),
@@ -95,7 +140,7 @@ def build_context(
     }
     known: set[str] = set(GLOBAL_ABSENT) | {"aws:TagKeys"}
     prefixes = ["aws:PrincipalTag/", "aws:RequestTag/", "aws:ResourceTag/"]
-    for key, value in role_tags.items():
+    for key, value in role_tags:
         values[f"aws:PrincipalTag/{key}"] = (value,)
     for key, value in (spec.resource_tags or {}).items():
         values[f"aws:ResourceTag/{key}"] = (value,)

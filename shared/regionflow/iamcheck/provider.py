@@ -145,8 +145,8 @@ def _applies(call: Call, resource: Resource) -> bool:
     if call.when == TAGGED:
         return bool(resource.tags)
     if call.when.startswith("input:"):
-        value = resource.get(call.when[len("input:") :])
-        return value not in (None, False, "", [], {})
+        # "input:a|b": when any of the inputs is set.
+        return any(resource.get(path) not in (None, False, "", [], {}) for path in call.when[6:].split("|"))
     return True
 
 

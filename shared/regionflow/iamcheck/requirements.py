@@ -80,7 +80,7 @@ class Call:
     sdk: str  # the SDK operation, e.g. "GetBucketAccelerateConfiguration"
     actions: tuple[str, ...]  # "{conn}" stands for the connection ARN's service prefix
     target: Target = Target.SELF
-    when: str | None = None  # "tagged", or "input:<dotted.path>": only when that input is set
+    when: str | None = None  # "tagged", or "input:<dotted.path>[|<path>...]": only when one of the inputs is set
     role_input: str | None = None  # for PASSED_ROLE: dotted input path holding the role ARN
     key_input: str | None = None  # for KEY: dotted input path holding the key ARN
     via: str | None = None  # a service that makes the KMS call on the caller's behalf (kms:ViaService)
@@ -666,7 +666,16 @@ MESSAGING_SPECS: tuple[ResourceSpec, ...] = (
             # A subscription pending confirmation (email) has no ARN yet; it is found in the topic's list.
             c("ListSubscriptionsByTopic", "sns:ListSubscriptionsByTopic", target=Target.TOPIC, when="input:endpoint"),
         ),
-        update=(c("SetSubscriptionAttributes", "sns:SetSubscriptionAttributes", target=Target.STAR),),
+        # Protocol, endpoint and topic force a new subscription; only these attributes are updated in place.
+        update=(
+            c(
+                "SetSubscriptionAttributes",
+                "sns:SetSubscriptionAttributes",
+                target=Target.STAR,
+                when="input:deliveryPolicy|filterPolicy|filterPolicyScope|rawMessageDelivery|redrivePolicy"
+                "|replayPolicy|subscriptionRoleArn",
+            ),
+        ),
         delete=(c("Unsubscribe", "sns:Unsubscribe", target=Target.STAR),),
     ),
     ResourceSpec(
