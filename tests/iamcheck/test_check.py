@@ -408,3 +408,43 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     out = io.StringIO()
     assert main(["iam-check", "--manifests", str(tmp_path), "--boundary", "not-an-arn"], stdout=out) == 2
     assert "ARN=FILE" in out.getvalue()
+
+
+def test_a_role_trusted_by_github_oidc_is_judged_as_the_pull_request_preview_of_every_stack(
+    repo_documents: list[dict[str, Any]],
+) -> None:
+    from regionflow.iamcheck.jobs import JobBuilder, pipeline_backend
+    from regionflow.iamcheck.model import Manifests
+
+    documents = copy.deepcopy(repo_documents)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+            "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
+            "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/regionflow:*"}},
+        }],
+    }  # fmt: skip
+    arn = "arn:aws:iam::123456789012:role/rflow-prod-use1-pr-preview"
+    pipeline = next(d for d in documents if d["project"] == "regionflow-pipeline")
+    outputs = {"name": "rflow-prod-use1-pr-preview", "arn": arn, "assumeRolePolicy": json.dumps(trust)}
+    pipeline["resources"].append({
+        "urn": "urn:pulumi:prod::regionflow-pipeline::aws:iam/role:Role::pr-preview", "type": "aws:iam/role:Role",
+        "name": "pr-preview", "custom": True, "provider": None, "id": "rflow-prod-use1-pr-preview",
+        "inputs": {}, "outputs": outputs,
+    })  # fmt: skip
+    manifests = Manifests((None, d) for d in documents)
+    builder = JobBuilder(manifests, root=REPO_ROOT, backend=pipeline_backend(manifests, REPO_ROOT))
+
+    (job,) = builder.jobs_of(manifests.roles[arn])
+
+    assert job.label.startswith("the pull-request workflow")
+    read = {n.resource for n in job.needs if n.action == "s3:GetObject"}
+    bucket = state_bucket(documents)
+    for document in documents:
+        assert f"arn:aws:s3:::{bucket}/.pulumi/stacks/{document['project']}/{document['stack']}.json" in read
+    # A preview reads state and decrypts secrets; it neither locks nor writes, nor reads live resources.
+    assert not [n for n in job.needs if n.action in ("s3:PutObject", "s3:DeleteObject")]
+    assert {n.action.split(":")[0] for n in job.needs} == {"s3", "kms"}
+    result = check(documents)
+    assert any(f.role == "rflow-prod-use1-pr-preview" and f.action == "s3:GetObject" for f in result.findings)
