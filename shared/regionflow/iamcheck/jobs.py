@@ -790,9 +790,18 @@ class JobBuilder:
         return job
 
     def pull_request_job(self, role: Role) -> Job:
-        job = Job(role, "the pull-request workflow (pulumi preview of every stack)")
+        """The pull-request workflow's pulumi/actions preview of every stack (``refresh: true`` makes it
+        a refresh too; the workflow is read when the repository is at hand)."""
+        workflow = self.root / ".github" / "workflows" / "preview.yml" if self.root else None
+        text = workflow.read_text() if workflow is not None and workflow.is_file() else ""
+        kind = "preview-refresh" if re.search(r"^\s*refresh:\s*true\b", text, re.MULTILINE) else "preview"
+        job = Job(
+            role,
+            f"the pull-request workflow ({'pulumi preview --refresh' if kind != 'preview' else 'pulumi preview'}"
+            " of every stack)",
+        )
         stacks = [(s.project, s.stack) for s in self.manifests.stacks]
-        self.pulumi_needs(role, "preview", stacks, job)
+        self.pulumi_needs(role, kind, stacks, job)
         return job
 
 
