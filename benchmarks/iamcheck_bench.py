@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from preview_bench import REPO_ROOT, build_tree, secondary_regions  # noqa: E402
+from preview_bench import REPO_ROOT, build_tree, secondary_regions
 
 
 @dataclass
