@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -389,6 +389,3 @@ def run_command(args: argparse.Namespace, out: TextIO, root: Path) -> int:
     result = run_check(manifests, root=root if (root / "stacks").is_dir() else None, slack=not args.no_slack)
     print_report(result, out, slack=not args.no_slack)
     return EXIT_FAILED if result.failed(strict=args.strict) else EXIT_OK
-
-
-ResolverFactory = Callable[[], BoundaryResolver | None]

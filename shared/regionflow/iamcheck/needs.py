@@ -62,7 +62,6 @@ class Need:
     detail: str = ""  # SDK call and source, e.g. "GetBucketAcl, internal/service/s3/bucket.go"
     uncertain: str | None = None
     resource_policy: str = "auto"  # "auto": the resource's own; "none": IAM policies alone decide
-    key_policy: Mapping[str, Any] | None = None  # a key policy that replaces the resource's (CreateKey)
 
     def key(self) -> tuple[Any, ...]:
         return (self.role, self.action.lower(), self.resource, self.context.fingerprint(), self.resource_policy)
