@@ -1,7 +1,7 @@
 """What a Pulumi command asks of the self-managed S3 backend and the ``awskms`` secrets provider.
 
 The layout and calls are those of pulumi/pulumi's diy backend and google/go-cloud's ``s3blob``
-driver, researched for regionflow in ``/work/briefs/facts-pulumi.md`` (sections 2-4):
+driver, as read in their source for regionflow's issue 10 (files named below):
 
 * every command that opens the backend reads ``.pulumi/meta.yaml`` and lists ``.pulumi/stacks/``
   (``pkg/backend/diy/meta.go``, ``backend.go``);
