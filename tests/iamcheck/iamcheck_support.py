@@ -10,9 +10,10 @@ from typing import Any
 
 from offline_support import REPO_ROOT
 
-from regionflow.iamcheck.check import CheckResult, Finding, run_check
+from regionflow.iamcheck.check import CheckResult, Finding, chain, default_boundary_resolver, run_check
 from regionflow.iamcheck.evaluate import action_matches
 from regionflow.iamcheck.model import BoundaryResolver, Manifests
+from regionflow.iamcheck.scope import Exclusion
 from regionflow.offline.manifest import build_manifest
 from regionflow.offline.runner import StackResult
 
@@ -37,9 +38,12 @@ def check(
     *,
     boundary_resolver: BoundaryResolver | None = None,
     root: Path | None = REPO_ROOT,
+    scope: list[Exclusion] | None = None,
 ) -> CheckResult:
-    manifests = Manifests(((None, d) for d in copy.deepcopy(documents)), boundary_resolver=boundary_resolver)
-    return run_check(manifests, root=root)
+    """iam-check as the command runs it: a given boundary resolver first, then regionflow.boundary's."""
+    resolver = chain([boundary_resolver, default_boundary_resolver()])
+    manifests = Manifests(((None, d) for d in copy.deepcopy(documents)), boundary_resolver=resolver)
+    return run_check(manifests, root=root, scope=scope)
 
 
 def resources(documents: list[dict[str, Any]], resource_type: str) -> list[dict[str, Any]]:

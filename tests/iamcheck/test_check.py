@@ -308,6 +308,7 @@ def test_a_bucket_grant_that_also_matches_the_state_bucket_is_in_excess(repo_doc
 def test_create_key_sends_tags_which_need_tag_resource_on_every_key_of_the_region(
     repo_documents: list[dict[str, Any]],
 ) -> None:
+    """With key creation in the deploy job (regionflow's scope.yaml takes it out, by design: see below)."""
     role = deploy_role(repo_documents, PRIMARY)
     (key,) = stack_resources(repo_documents, "regionflow-primary", "aws:kms/key:Key")
     region = arn_of(key).split(":")[3]
@@ -315,12 +316,67 @@ def test_create_key_sends_tags_which_need_tag_resource_on_every_key_of_the_regio
     control, seeded = pair_without(repo_documents, role, ["kms:TagResource"])
     in_region = {"StringEquals": {"aws:RequestedRegion": region}}
     add_statement(control, role, grant("kms:TagResource", every_key, Condition=in_region))
-    add_statement(seeded, role, grant("kms:TagResource", arn_of(key)))  # today's grant: the existing key only
+    add_statement(seeded, role, grant("kms:TagResource", arn_of(key)))  # the existing key only
 
-    (finding,) = new_findings(control, seeded)
+    (finding,) = new_findings(control, seeded, scope=[])
 
     assert (finding.action, finding.resource) == ("kms:TagResource", every_key)
     assert "CreateKey (Tags)" in finding.detail
+
+
+def test_the_declared_scope_leaves_key_creation_out_of_every_pulumi_up_and_counts_it(
+    repo_documents: list[dict[str, Any]],
+) -> None:
+    """scope.yaml records regionflow's decision that no pipeline role creates or deletes a KMS key."""
+    from regionflow.iamcheck.scope import load_scope
+
+    full = check(repo_documents, scope=[])
+    scoped = check(repo_documents)
+    exclusion = next(e for e in load_scope() if e.type == "aws:kms/key:Key")
+
+    assert "docs/pipeline.md" in exclusion.reason
+    assert scoped.excluded > 0 and full.excluded == 0
+    created = {("kms:CreateKey", "*")} | {(f.action, f.resource) for f in full.findings if f.action == "kms:CreateKey"}
+    assert not [f for f in scoped.findings if (f.action, f.resource) in created]
+    assert scoped.needs < full.needs
+
+
+def test_a_scope_entry_that_matches_nothing_is_reported(repo_documents: list[dict[str, Any]]) -> None:
+    from regionflow.iamcheck.requirements import Phase
+    from regionflow.iamcheck.scope import Exclusion
+
+    stale = Exclusion("destroy", "aws:s3/bucket:Bucket", frozenset({Phase.DELETE}), "no job destroys a stack")
+    result = check(repo_documents, scope=[stale])
+    assert any("matched nothing" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("exclusions: [{job: up, type: aws:kms/key:Key, phases: [create]}]", "'reason' is required"),
+        (
+            "exclusions: [{job: deploy, type: aws:kms/key:Key, phases: [create], reason: a documented decision here}]",
+            "job 'deploy'",
+        ),
+        (
+            "exclusions: [{job: up, type: aws:kms/key:Nope, phases: [create], reason: a documented decision here}]",
+            "not in the provider table",
+        ),
+        (
+            "exclusions: [{job: up, type: aws:kms/key:Key, phases: [make], reason: a documented decision here}]",
+            "phases must be",
+        ),
+        ("nothing: here", "'exclusions:' list"),
+    ],
+)
+def test_a_malformed_scope_file_is_one_line_and_exit_2(tmp_path: Path, text: str, message: str) -> None:
+    scope = tmp_path / "scope.yaml"
+    scope.write_text(text)
+    out = io.StringIO()
+    code = main(["iam-check", "--manifests", str(tmp_path), "--scope", str(scope)], stdout=out)
+    # The manifests are read first; give it some so that the scope file is what fails.
+    assert code == 2
+    assert out.getvalue().count("\n") == 1
 
 
 # --- what the check cannot decide, it says --------------------------------------------------------
@@ -373,10 +429,24 @@ def test_the_boundary_resolver_of_regionflow_boundary_is_wired_in_when_it_exists
     module = types.ModuleType("regionflow.boundary")
     document = {"Version": "2012-10-17", "Statement": []}
     module.iamcheck_resolver = lambda arn, manifests: document  # type: ignore[attr-defined]
+    import regionflow
+
     monkeypatch.setitem(sys.modules, "regionflow.boundary", module)
+    monkeypatch.setattr(regionflow, "boundary", module, raising=False)
     resolver = default_boundary_resolver()
     assert resolver is not None
     assert resolver("arn:aws:iam::1:policy/b", None) is document  # type: ignore[arg-type]
+
+
+def test_without_its_own_hook_regionflow_boundary_builds_the_document_bootstrap_writes() -> None:
+    from regionflow import boundary
+    from regionflow.iamcheck.check import default_boundary_resolver
+
+    resolver = default_boundary_resolver()
+    assert resolver is not None
+    arn = boundary.boundary_arn("123456789012", "rflow", "prod")
+    assert resolver(arn, None) == json.loads(boundary.boundary_document("123456789012", "rflow", "prod"))  # type: ignore[arg-type]
+    assert resolver("arn:aws:iam::123456789012:policy/someone-elses", None) is None  # type: ignore[arg-type]
 
 
 def test_boundary_files_from_the_command_line(repo_documents: list[dict[str, Any]], tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from regionflow.iamcheck.evaluate import (
 from regionflow.iamcheck.jobs import Job, JobBuilder, pipeline_backend
 from regionflow.iamcheck.model import BoundaryResolver, ManifestError, Manifests, Role
 from regionflow.iamcheck.needs import Need
+from regionflow.iamcheck.scope import DEFAULT_SCOPE, Exclusion, ScopeError, load_scope
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 KINDS = ("missing", "possibly missing", "excess", "unevaluated")
@@ -92,6 +93,8 @@ class CheckResult:
     slack: list[Slack] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
+    excluded: int = 0  # resource phases left out of jobs by scope.yaml
+    slack_listed: bool = True
     seconds: float = 0.0
 
     def count(self, kind: str) -> int:
@@ -107,7 +110,9 @@ class CheckResult:
             f"iam-check: {self.roles} roles, {self.needs} required permissions: {self.allowed} allowed, "
             f"{self.count('missing')} missing, {self.count('possibly missing')} possibly missing, "
             f"{self.count('unevaluated')} unevaluated, {self.count('excess')} in excess; "
-            f"{len(self.slack)} granted but never required ({self.seconds:.2f} s)"
+            f"{f'{len(self.slack)} granted but never required' if self.slack_listed else 'slack not listed'}; "
+            f"{self.excluded} resource phases out of the jobs' "
+            f"declared scope ({self.seconds:.2f} s)"
         )
 
 
@@ -212,16 +217,19 @@ def run_check(
     *,
     root: Path | None = None,
     slack: bool = True,
+    scope: list[Exclusion] | None = None,
 ) -> CheckResult:
+    """Judge every role of ``manifests``. ``scope``: the declared exclusions (default: ``scope.yaml``)."""
     started = time.perf_counter()
     backend = pipeline_backend(manifests, root)
     if backend is not None and manifests.external_policies is None:
         from regionflow.iamcheck.backend import bootstrap_policies
 
         manifests.external_policies = bootstrap_policies(backend)
-    builder = JobBuilder(manifests, root=root, backend=backend)
+    exclusions = load_scope() if scope is None else scope
+    builder = JobBuilder(manifests, root=root, backend=backend, scope=exclusions)
     evaluator = Evaluator(manifests)
-    result = CheckResult(roles=len(manifests.roles))
+    result = CheckResult(roles=len(manifests.roles), slack_listed=slack)
     grouped: dict[tuple[str, str, str, str], Finding] = {}
 
     def record(kind: str, role: Role, need: Need, reason: str) -> None:
@@ -267,6 +275,10 @@ def run_check(
                 record("unevaluated", role, need, f"whether it is denied: {decision.reason}")
         if slack:
             result.slack.extend(_slack(role.name, evaluator.identity(role).grants(), used))
+    for exclusion in exclusions:
+        result.excluded += exclusion.used
+        if not exclusion.used:
+            result.notes.append(f"scope exclusion {exclusion.job} {exclusion.type} matched nothing: remove it")
     for resource_type, example in builder.unknown_types.items():
         result.notes.append(
             f"no provider requirements for {resource_type} (e.g. {example}); add it to "
@@ -335,18 +347,34 @@ def load_boundary_files(values: Sequence[str]) -> BoundaryResolver | None:
 
 
 def default_boundary_resolver() -> BoundaryResolver | None:
-    """The resolver regionflow wires in: ``regionflow.boundary.iamcheck_resolver`` when that module has it.
+    """The boundary resolver regionflow wires in, from ``regionflow.boundary``.
 
-    ``regionflow.boundary`` (the pure boundary document builder, moving out of the pipeline stack into
-    ``regionflow bootstrap``) provides ``iamcheck_resolver(arn, manifests) -> dict | None``; until it
-    exists a boundary that is not a policy resource of the manifests is reported as unknown.
+    ``regionflow.boundary`` (the pure document builder of the boundary ``regionflow bootstrap`` creates)
+    may provide ``iamcheck_resolver(arn, manifests) -> dict | None`` itself; otherwise its
+    ``parse_boundary_arn`` (account, name prefix, environment of a regionflow boundary ARN) and
+    ``boundary_document`` (the JSON bootstrap writes) are used. Without the module, a boundary that is not a
+    policy resource of the manifests is reported as unknown.
     """
     try:
-        from regionflow import boundary as boundary_module  # type: ignore[attr-defined,unused-ignore]
+        from regionflow import boundary as module
     except ImportError:
         return None
-    resolver: BoundaryResolver | None = getattr(boundary_module, "iamcheck_resolver", None)
-    return resolver
+    resolver: BoundaryResolver | None = getattr(module, "iamcheck_resolver", None)
+    if resolver is not None:
+        return resolver
+    parse = getattr(module, "parse_boundary_arn", None)
+    build = getattr(module, "boundary_document", None)
+    if parse is None or build is None:
+        return None
+
+    def resolve(arn: str, _manifests: Manifests) -> dict[str, Any] | None:
+        parts = parse(arn)
+        if parts is None:
+            return None
+        document: dict[str, Any] = json.loads(build(*parts))
+        return document
+
+    return resolve
 
 
 def chain(resolvers: Iterable[BoundaryResolver | None]) -> BoundaryResolver | None:
@@ -374,6 +402,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ARN=FILE",
         help="a permissions boundary's JSON document, for a boundary that is not in the manifests (repeatable)",
     )
+    parser.add_argument(
+        "--scope", type=Path, default=DEFAULT_SCOPE, help="what the jobs deliberately do not do (default: scope.yaml)"
+    )
     parser.add_argument("--strict", action="store_true", help="also fail on possibly missing and unevaluated")
     parser.add_argument("--no-slack", action="store_true", help="do not list grants no job needs")
 
@@ -383,9 +414,11 @@ def run_command(args: argparse.Namespace, out: TextIO, root: Path) -> int:
     try:
         resolver = chain([load_boundary_files(args.boundary), default_boundary_resolver()])
         manifests = Manifests.from_directory(directory, boundary_resolver=resolver)
-    except ManifestError as error:
+        scope = load_scope(args.scope)
+    except (ManifestError, ScopeError) as error:
         print(f"error: {error}", file=out)
         return EXIT_BAD_INPUT
-    result = run_check(manifests, root=root if (root / "stacks").is_dir() else None, slack=not args.no_slack)
+    repository = root if (root / "stacks").is_dir() else None
+    result = run_check(manifests, root=repository, slack=not args.no_slack, scope=scope)
     print_report(result, out, slack=not args.no_slack)
     return EXIT_FAILED if result.failed(strict=args.strict) else EXIT_OK

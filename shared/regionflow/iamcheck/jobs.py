@@ -37,6 +37,7 @@ from regionflow.iamcheck.model import Manifests, Resource, Role, StackManifest
 from regionflow.iamcheck.needs import ContextSpec, Need, build_context
 from regionflow.iamcheck.provider import UnknownType, resource_needs
 from regionflow.iamcheck.requirements import ALL_PHASES, Phase
+from regionflow.iamcheck.scope import Exclusion
 
 PROJECT_TYPE = "aws:codebuild/project:Project"
 PIPELINE_TYPE = "aws:codepipeline/pipeline:Pipeline"
@@ -55,7 +56,6 @@ _PULUMI_COMMAND = re.compile(r"\bpulumi\s+(up|refresh|destroy|preview)\b" + _RES
 _AWS_COMMAND = re.compile(r"\baws\s+([a-z0-9-]+)\s+([a-z0-9-]+)" + _REST)
 _QUALIFIED = re.compile(r"^organization/[^/\s]+/[^/\s]+$")
 _FOLDER_STACK = re.compile(r"^(stacks/[^:\s]+):(\S+)$")
-_ENV_REFERENCE = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)\}?")
 
 
 @dataclass
@@ -91,7 +91,11 @@ CLI_CALLS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("codepipeline", "start-pipeline-execution"): ("codepipeline:StartPipelineExecution", "--name", "pipeline"),
     ("codepipeline", "stop-pipeline-execution"): ("codepipeline:StopPipelineExecution", "--pipeline-name", "pipeline"),
     ("codebuild", "start-build"): ("codebuild:StartBuild", "--project-name", "project"),
+    ("s3api", "list-objects-v2"): ("s3:ListBucket", "--bucket", "bucket"),
 }
+_SCRIPT = re.compile(r"[\w./-]+\.sh\b")
+_ASSIGNMENT = re.compile(r'^\s*(?:export\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)="([^"`$]*(?:\$\{[^}]*\}[^"`$]*)*)"\s*$')
+_EXPANSION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(##|#|%%|%|:-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass
@@ -101,6 +105,69 @@ class Job:
     needs: list[Need] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)  # what the check could not model
     writes: set[tuple[str, str]] = field(default_factory=set)  # stacks whose state the job writes
+
+
+def _strip(pattern: str, value: str, *, suffix: bool, longest: bool) -> str:
+    """Bash's ${V#p}, ${V##p}, ${V%p}, ${V%%p}: remove a glob-matching prefix or suffix."""
+    regex = re.compile("".join(
+        "." if c == "?" and not escaped else ".*" if c == "*" and not escaped else re.escape(c)
+        for c, escaped in _unescape_glob(pattern)
+    ), re.DOTALL)  # fmt: skip
+    cuts = range(len(value), -1, -1) if longest != suffix else range(len(value) + 1)
+    for cut in cuts:
+        part = value[cut:] if suffix else value[:cut]
+        if regex.fullmatch(part):
+            return value[:cut] if suffix else value[cut:]
+    return value
+
+
+def _unescape_glob(pattern: str) -> list[tuple[str, bool]]:
+    out: list[tuple[str, bool]] = []
+    index = 0
+    while index < len(pattern):
+        if pattern[index] == "\\" and index + 1 < len(pattern):
+            out.append((pattern[index + 1], True))
+            index += 2
+        else:
+            out.append((pattern[index], False))
+            index += 1
+    return out
+
+
+def expand(text: str, variables: Mapping[str, str]) -> str | None:
+    """The few bash expansions build scripts use on known variables; None when something stays unknown."""
+    unknown = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal unknown
+        name = match.group(1) or match.group(4)
+        operator, word = match.group(2), match.group(3) or ""
+        value = variables.get(name)
+        if operator == ":-":
+            return value if value else word
+        if value is None:
+            unknown = True
+            return ""
+        if operator in ("#", "##"):
+            return _strip(word, value, suffix=False, longest=operator == "##")
+        if operator in ("%", "%%"):
+            return _strip(word, value, suffix=True, longest=operator == "%%")
+        return value
+
+    expanded = _EXPANSION.sub(replace, text)
+    return None if unknown or "$(" in expanded else expanded
+
+
+def script_variables(text: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment plus every plain top-level assignment of a script, evaluated in order."""
+    variables = dict(env)
+    for line in text.splitlines():
+        match = _ASSIGNMENT.match(line)
+        if match:
+            value = expand(match.group(2), variables)
+            if value is not None:
+                variables[match.group(1)] = value
+    return variables
 
 
 def _env(project: Resource) -> dict[str, str]:
@@ -165,10 +232,18 @@ def pulumi_kind(buildspec: str) -> tuple[str | None, list[str]]:
 class JobBuilder:
     """Finds every role's jobs in the manifests and lists what they need."""
 
-    def __init__(self, manifests: Manifests, *, root: Path | None = None, backend: Backend | None = None) -> None:
+    def __init__(
+        self,
+        manifests: Manifests,
+        *,
+        root: Path | None = None,
+        backend: Backend | None = None,
+        scope: list[Exclusion] | None = None,
+    ) -> None:
         self.manifests = manifests
         self.root = root
         self.backend = backend
+        self.scope = scope or []
         self.unknown_types: dict[str, str] = {}
 
     # --- helpers ------------------------------------------------------------------------------
@@ -284,7 +359,8 @@ class JobBuilder:
             elif kind in ("refresh", "preview-refresh"):
                 phases = (Phase.READ,)
             for resource in manifest.resources:
-                for item in resource_needs(role, resource, phases, self.manifests, label):
+                in_scope = tuple(p for p in phases if not self._excluded(kind, project, resource.type, p))
+                for item in resource_needs(role, resource, in_scope, self.manifests, label):
                     if isinstance(item, UnknownType):
                         self.unknown_types.setdefault(item.type, item.resource)
                         job.unknown.append(f"no provider requirements for {item.type} ({item.resource})")
@@ -294,6 +370,13 @@ class JobBuilder:
             job.unknown.append(f"{what}: the state backend is unknown (no PULUMI_BACKEND_URL in the manifests)")
             return
         job.needs.extend(backend_needs(self.backend, role, self.manifests, kind=kind, stacks=stacks, job=what))
+
+    def _excluded(self, kind: str, project: str, resource_type: str, phase: Phase) -> bool:
+        for exclusion in self.scope:
+            if exclusion.covers(kind, project, resource_type, phase):
+                exclusion.used += 1
+                return True
+        return False
 
     def prohibitions(self, role: Role, writes: set[tuple[str, str]], label: str) -> list[Need]:
         """What no job of ``role`` needs and least privilege forbids (issue 10, item 7).
@@ -352,16 +435,14 @@ class JobBuilder:
         name = str(project.get("name") or project.name)
         env = _env(project)
         source = project.get("source") or {}
-        # Full-line comments may mention commands the build does not run.
-        buildspec = "\n".join(
-            line for line in str(source.get("buildspec") or "").splitlines() if not line.lstrip().startswith("#")
-        )
+        job = Job(role, f"CodeBuild project {name}")
+        buildspec = self.commands_of(str(source.get("buildspec") or ""), job)
         kind, _ = pulumi_kind(buildspec)
         stacks = stacks_of_environment(env, self.manifests, self.root) if kind else []
         what = f"CodeBuild project {name}"
         if kind:
             what += f" (pulumi {kind} of {', '.join(f'{p}/{s}' for p, s in stacks) or 'no stack found'})"
-        job = Job(role, what)
+        job.label = what
         region = project.region
         account = self.manifests.account
         detail = "CodeBuild user guide, service role"
@@ -397,6 +478,41 @@ class JobBuilder:
             self.backend = saved
         self._cli_calls(role, buildspec, env, region, job, what)
         return job
+
+    def commands_of(self, buildspec: str, job: Job) -> str:
+        """What a build runs: its buildspec and the repository's scripts it runs (and they source), without
+        full-line comments, which may mention commands the build does not run."""
+
+        def code(text: str) -> list[str]:
+            return [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+
+        lines = code(buildspec)
+        pending = [(found, "") for line in lines for found in _SCRIPT.findall(line)]
+        seen: set[Path] = set()
+        while pending:
+            reference, base = pending.pop(0)
+            path = self._script_path(reference, base)
+            if path is None:
+                job.unknown.append(f"the build runs {reference}, which the check cannot read (pass --root)")
+                continue
+            if path in seen:
+                continue
+            seen.add(path)
+            script_lines = code(path.read_text())
+            lines.extend(script_lines)
+            folder = str(path.parent.relative_to(self.root)) if self.root is not None else ""
+            pending.extend((found, folder) for line in script_lines for found in _SCRIPT.findall(line))
+        return "\n".join(lines)
+
+    def _script_path(self, reference: str, base: str) -> Path | None:
+        """A script named in a build: from the source root, or (``source "$(dirname ...)/x.sh"``) next to
+        the script that names it."""
+        if self.root is None:
+            return None
+        for candidate in (self.root / reference.lstrip("/"), self.root / base / Path(reference).name):
+            if candidate.is_file():
+                return candidate.resolve()
+        return None
 
     def _codebuild_sources(self, role: Role, project: Resource, job: Job, what: str) -> None:
         name = str(project.get("name") or project.name)
@@ -462,6 +578,7 @@ class JobBuilder:
                     )
 
     def _cli_calls(self, role: Role, buildspec: str, env: Mapping[str, str], region: str, job: Job, what: str) -> None:
+        variables = script_variables(buildspec, env)
         for service, operation, rest in _AWS_COMMAND.findall(buildspec):
             entry = CLI_CALLS.get((service, operation))
             if entry is None:
@@ -472,27 +589,32 @@ class JobBuilder:
                 words = shlex.split(rest.replace("\\\n", " "), comments=False)
             except ValueError:
                 words = rest.split()
-            value = ""
+            options: dict[str, str] = {}
             for index, word in enumerate(words):
-                if word == option and index + 1 < len(words):
-                    value = words[index + 1]
-                elif word.startswith(option + "="):
-                    value = word.split("=", 1)[1]
-            value = _ENV_REFERENCE.sub(lambda m: env.get(m.group(1), m.group(0)), value)
-            if "$" in value or not value:
-                job.unknown.append(f"{what}: `aws {service} {operation}` names {option} {value or '?'} (not resolved)")
+                if word.startswith("--") and "=" in word:
+                    options[word.split("=", 1)[0]] = word.split("=", 1)[1]
+                elif word.startswith("--") and index + 1 < len(words):
+                    options[word] = words[index + 1]
+            raw = options.get(option, "").strip("\"'")
+            value = expand(raw, variables) if raw else None
+            if not value:
+                job.unknown.append(f"{what}: `aws {service} {operation}` names {option} {raw or '?'} (not resolved)")
                 continue
             account = self.manifests.account
             arn = {
                 "arn": value,
                 "pipeline": f"arn:aws:codepipeline:{region}:{account}:{value}",
                 "project": f"arn:aws:codebuild:{region}:{account}:project/{value}",
+                "bucket": f"arn:aws:s3:::{value}",
             }[kind]
-            call_region = arn.split(":")[3] or region
-            why = f"`aws {service} {operation}` in the buildspec of {what}"
-            job.needs.append(self.need(role, action, arn, call_region, why, "the buildspec"))
+            call_region = arn.split(":")[3] or expand(options.get("--region", "").strip("\"'"), variables) or region
+            why = f"`aws {service} {operation}` in the build of {what}"
+            s3: dict[str, str] = {}
+            if action == "s3:ListBucket":
+                s3["s3:prefix"] = expand(options.get("--prefix", "").strip("\"'"), variables) or ""
+            job.needs.append(self.need(role, action, arn, call_region, why, "the build's commands", s3=s3))
             if action == "sns:Publish":
-                job.needs.extend(self._encrypted_send(role, arn, why, "the buildspec"))
+                job.needs.extend(self._encrypted_send(role, arn, why, "the build's commands"))
 
     # --- pipelines ----------------------------------------------------------------------------
 

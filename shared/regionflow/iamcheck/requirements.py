@@ -404,21 +404,42 @@ LAMBDA_SPECS: tuple[ResourceSpec, ...] = (
             ),
             # Lambda developer guide, layers: adding a layer needs lambda:GetLayerVersion on it.
             c("CreateFunction (Layers)", "lambda:GetLayerVersion", target=Target.LAYERS, when="input:layers"),
+            # Lambda developer guide, "Securing environment variables": Lambda encrypts the environment with
+            # the caller's kms:Encrypt and creates a grant on the key for the function, both through Lambda.
             c(
                 "CreateFunction (KMSKeyArn)",
                 "kms:Encrypt",
+                target=Target.KEY,
+                key_input="kmsKeyArn",
+                when="input:kmsKeyArn",
+                via="lambda",
+                uncertain="from the Lambda guide as regionflow's roles cite it; not verified in the provider here",
+            ),
+            c(
+                "CreateFunction (KMSKeyArn grant)",
                 "kms:CreateGrant",
                 target=Target.KEY,
                 key_input="kmsKeyArn",
                 when="input:kmsKeyArn",
                 via="lambda",
-                uncertain="which KMS actions Lambda checks on the caller for a customer managed environment key "
-                "is not established here",
+                grant_for_aws_resource=True,
+                uncertain="from the Lambda guide as regionflow's roles cite it; not verified in the provider here",
             ),
             c("GetFunction (waitFunctionCreated)", "lambda:GetFunction"),
         ),
         read=(
             c("GetFunction", "lambda:GetFunction"),
+            # GetFunction returns a customer-key-encrypted environment in clear only to a caller that may
+            # kms:Decrypt it through Lambda; otherwise the refresh sees no variables and reports drift.
+            c(
+                "GetFunction (Environment, KMSKeyArn)",
+                "kms:Decrypt",
+                target=Target.KEY,
+                key_input="kmsKeyArn",
+                when="input:kmsKeyArn",
+                via="lambda",
+                uncertain="Lambda developer guide, securing environment variables, as regionflow's roles cite it",
+            ),
             c("ListTags", "lambda:ListTags"),
             c("GetFunctionCodeSigningConfig", "lambda:GetFunctionCodeSigningConfig"),
             c("GetRuntimeManagementConfig", "lambda:GetRuntimeManagementConfig"),
@@ -578,14 +599,18 @@ MONITORING_SPECS: tuple[ResourceSpec, ...] = (
                 role_input="target.roleArn",
                 passed_to="scheduler.amazonaws.com",
             ),
-            c(
-                "CreateSchedule (KmsKeyArn)",
-                "kms:DescribeKey",
-                target=Target.KEY,
-                key_input="kmsKeyArn",
-                when="input:kmsKeyArn",
-                uncertain="EventBridge Scheduler's checks on the caller for a customer managed key are not "
-                "established here",
+            *(
+                c(
+                    "CreateSchedule (KmsKeyArn)",
+                    action,
+                    target=Target.KEY,
+                    key_input="kmsKeyArn",
+                    when="input:kmsKeyArn",
+                    via="scheduler",
+                    uncertain="EventBridge Scheduler user guide, encryption at rest, as regionflow's roles cite it; "
+                    "not verified here",
+                )
+                for action in ("kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt")
             ),
         ),
         read=(c("GetSchedule", "scheduler:GetSchedule"),),
