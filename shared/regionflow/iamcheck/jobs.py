@@ -35,7 +35,7 @@ from typing import Any
 from regionflow.iamcheck.backend import Backend, backend_needs
 from regionflow.iamcheck.model import Manifests, Resource, Role, StackManifest
 from regionflow.iamcheck.needs import ContextSpec, Need, build_context
-from regionflow.iamcheck.provider import UnknownType, resource_needs
+from regionflow.iamcheck.provider import UnknownType, function_arn, resource_needs
 from regionflow.iamcheck.requirements import ALL_PHASES, Phase
 from regionflow.iamcheck.scope import Exclusion
 
@@ -693,9 +693,7 @@ class JobBuilder:
                         )
                     )
                 elif provider == "Lambda":
-                    from regionflow.iamcheck.provider import _function_arn
-
-                    arn = _function_arn(self.manifests, str(configuration.get("FunctionName")), region)
+                    arn = function_arn(self.manifests, str(configuration.get("FunctionName")), region)
                     job.needs.append(self.need(role, "lambda:InvokeFunction", arn, region, label, detail))
                 elif provider == "Manual":
                     topic = configuration.get("NotificationArn")
@@ -790,9 +788,9 @@ class JobBuilder:
         dead_letter = (function.get("deadLetterConfig") or {}).get("targetArn")
         if dead_letter:
             job.needs.extend(self._send(role, str(dead_letter), f"the dead-letter queue of {job.label}", detail))
-        function_arn = str(function.get("arn"))
+        this_function = str(function.get("arn"))
         for config in self.manifests.of_type(INVOKE_CONFIG_TYPE):
-            if config.get("functionName") not in (name, function_arn) or config.region != region:
+            if config.get("functionName") not in (name, this_function) or config.region != region:
                 continue
             for outcome in ("onFailure", "onSuccess"):
                 destination = ((config.get("destinationConfig") or {}).get(outcome) or {}).get("destination")
@@ -863,7 +861,7 @@ class JobBuilder:
                     )
         invoked = any(
             action.get("provider") == "Lambda"
-            and (action.get("configuration") or {}).get("FunctionName") in (name, function_arn)
+            and (action.get("configuration") or {}).get("FunctionName") in (name, this_function)
             and str(action.get("region") or pipeline.region) == region
             for pipeline, _, action in self._pipeline_actions()
         )

@@ -50,7 +50,7 @@ def _role_arn_by_name(manifests: Manifests, name: str) -> str:
     return f"arn:aws:iam::{manifests.account}:role/{name}"
 
 
-def _function_arn(manifests: Manifests, reference: str, region: str) -> str:
+def function_arn(manifests: Manifests, reference: str, region: str) -> str:
     if reference.startswith("arn:"):
         return reference
     for function in manifests.of_type("aws:lambda/function:Function"):
@@ -104,7 +104,7 @@ def targets(call: Call, resource: Resource, spec: ResourceSpec, manifests: Manif
         return [str(arn)] if arn else []
     if target is Target.FUNCTION:
         name = resource.get("functionName")
-        return [_function_arn(manifests, str(name), region)] if name else []
+        return [function_arn(manifests, str(name), region)] if name else []
     if target is Target.TOPIC:
         arn = resource.get("topic") or resource.get("arn")
         return [str(arn)] if arn else []
