@@ -518,3 +518,16 @@ def test_a_role_trusted_by_github_oidc_is_judged_as_the_pull_request_preview_of_
     assert {n.action.split(":")[0] for n in job.needs} == {"s3", "kms"}
     result = check(documents)
     assert any(f.role == "rflow-prod-use1-pr-preview" and f.action == "s3:GetObject" for f in result.findings)
+
+
+def test_every_role_of_the_repository_has_a_job_and_nothing_is_left_unmodelled(
+    repo_documents: list[dict[str, Any]],
+) -> None:
+    """Each resource type, call target, build script, CLI call and function handler of today's stacks is known,
+    so a resource or role added without its requirements shows up here (as a ``note:``) first."""
+    result = check(repo_documents)
+    assert result.notes == []
+    assert not [f for f in result.findings if f.kind == "unevaluated"]
+    assert {job.role.name for job in result.jobs} == {
+        r["outputs"]["name"] for r in resources(repo_documents, "aws:iam/role:Role")
+    }

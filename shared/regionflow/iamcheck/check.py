@@ -14,7 +14,7 @@ each with AWS's policy evaluation logic (:mod:`regionflow.iamcheck.evaluate`). I
 * ``slack:`` an (action, resource) pair a policy grants that no job of the role ever needed;
 
 then one summary line. Exit status 1 when anything is missing or in excess (``--strict``: also when
-something is possibly missing, unevaluated, or of a type the table does not know), 2 for bad input.
+something is possibly missing, unevaluated, or not modelled: a ``note:``), 2 for bad input.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class CheckResult:
 
     def failed(self, *, strict: bool) -> bool:
         hard = self.count("missing") + self.count("excess")
-        soft = self.count("possibly missing") + self.count("unevaluated")
+        soft = self.count("possibly missing") + self.count("unevaluated") + len(self.notes)
         return bool(hard or (strict and soft))
 
     def summary(self) -> str:

@@ -35,7 +35,7 @@ from typing import Any
 from regionflow.iamcheck.backend import Backend, backend_needs
 from regionflow.iamcheck.model import Manifests, Resource, Role, StackManifest
 from regionflow.iamcheck.needs import ContextSpec, Need, build_context
-from regionflow.iamcheck.provider import UnknownType, function_arn, resource_needs
+from regionflow.iamcheck.provider import UnknownType, UnresolvedTarget, function_arn, resource_needs
 from regionflow.iamcheck.requirements import ALL_PHASES, Phase
 from regionflow.iamcheck.scope import Exclusion
 
@@ -241,7 +241,7 @@ class JobBuilder:
         scope: list[Exclusion] | None = None,
     ) -> None:
         self.manifests = manifests
-        self.root = root
+        self.root = root.resolve() if root is not None else None
         self.backend = backend
         self.scope = scope or []
         self.unknown_types: dict[str, str] = {}
@@ -364,6 +364,8 @@ class JobBuilder:
                     if isinstance(item, UnknownType):
                         self.unknown_types.setdefault(item.type, item.resource)
                         job.unknown.append(f"no provider requirements for {item.type} ({item.resource})")
+                    elif isinstance(item, UnresolvedTarget):
+                        job.unknown.append(f"{item.resource}: no ARN found for {item.call}")
                     else:
                         job.needs.append(item)
         if self.backend is None:

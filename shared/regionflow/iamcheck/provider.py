@@ -28,6 +28,14 @@ class UnknownType:
     resource: str  # its label
 
 
+@dataclass(frozen=True)
+class UnresolvedTarget:
+    """A call whose resource the check cannot name from the manifests: reported, never skipped silently."""
+
+    resource: str  # the resource's label
+    call: str
+
+
 def _arn_service(arn: str) -> str:
     parts = arn.split(":")
     return parts[2] if len(parts) > 2 else ""
@@ -103,7 +111,8 @@ def targets(call: Call, resource: Resource, spec: ResourceSpec, manifests: Manif
         arn = resource.get("policyArn")
         return [str(arn)] if arn else []
     if target is Target.FUNCTION:
-        name = resource.get("functionName")
+        # aws.lambda_.Permission names it `function`; the event invoke config `functionName`.
+        name = resource.get("functionName") or resource.get("function")
         return [function_arn(manifests, str(name), region)] if name else []
     if target is Target.TOPIC:
         arn = resource.get("topic") or resource.get("arn")
@@ -170,7 +179,7 @@ def resource_needs(
     phases: Iterable[Phase],
     manifests: Manifests,
     job: str,
-) -> Iterator[Need | UnknownType]:
+) -> Iterator[Need | UnknownType | UnresolvedTarget]:
     """Every permission the given phases of ``resource`` need, as ``role``, for ``job``."""
     if resource.type.startswith(NO_AWS_CALLS_PREFIXES) or not resource.custom:
         return
@@ -182,7 +191,10 @@ def resource_needs(
         for call in spec.calls(phase):
             if not _applies(call, resource):
                 continue
-            for arn in targets(call, resource, spec, manifests):
+            found = targets(call, resource, spec, manifests)
+            if not found and call.target is not Target.CONNECTION:  # most projects use no connection
+                yield UnresolvedTarget(resource.label, f"{phase.value} {call.sdk} ({call.target.value})")
+            for arn in found:
                 yield from _call_needs(role, resource, spec, phase, call, arn, manifests, job)
 
 

@@ -61,7 +61,7 @@ class Target(str, enum.Enum):
     BUCKET = "bucket"  # the bucket named by the ``bucket`` input
     ROLE = "role"  # the role named by the ``role`` input
     POLICY = "policy"  # the managed policy of the ``policyArn`` input
-    FUNCTION = "function"  # the function named by the ``functionName`` input
+    FUNCTION = "function"  # the function named by the ``functionName`` (or ``function``) input
     TOPIC = "topic"  # the topic of the ``arn`` / ``topic`` input
     QUEUE = "queue"  # the queue of the ``queueUrl`` input
     RULE = "rule"  # the EventBridge rule of the ``rule`` input
