@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_iam_lint_arguments(iam_lint)
     iam_lint.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
+    iam_check = sub.add_parser(
+        "iam-check",
+        help="prove from the offline preview's manifests that every role can do its job, and report slack",
+        description="Decide, with AWS's policy evaluation logic, every permission each role's job needs "
+        "(pulumi up/preview of its stacks, the pipeline, the builds, the logger); print what is missing, "
+        "what is in excess and what is granted but never needed. Exit 1 when anything is missing.",
+    )
+    from regionflow.iamcheck.check import add_arguments as add_iam_check_arguments
+
+    add_iam_check_arguments(iam_check)
     return parser
 
 
@@ -213,6 +223,10 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
 
         root = (args.root or find_root(Path.cwd())).resolve()
         return run_lint(args.manifests or root / ".regionflow" / "preview", args.exceptions, out, verbose=args.verbose)
+    if args.command == "iam-check":
+        from regionflow.iamcheck.check import run_command
+
+        return run_command(args, out, (args.root or find_root(Path.cwd())).resolve())
     return EXIT_BAD_INPUT  # pragma: no cover - argparse enforces a command
 
 

@@ -1,0 +1,424 @@
+"""``regionflow iam-check``: can every role regionflow creates do its job, and nothing more?
+
+Reads the offline preview's manifests, finds each role's job (:mod:`regionflow.iamcheck.jobs`), lists
+the (action, resource) pairs the job needs (the provider table in
+:mod:`regionflow.iamcheck.requirements`, the backend in :mod:`regionflow.iamcheck.backend`) and decides
+each with AWS's policy evaluation logic (:mod:`regionflow.iamcheck.evaluate`). It prints:
+
+* ``missing:`` a needed permission that the role's policies, its boundary or a resource policy deny;
+* ``possibly missing:`` the same for a table entry marked uncertain;
+* ``unevaluated:`` a decision that depends on what the tool cannot know (a condition key outside the
+  documented request context, a boundary or key policy it cannot see), never silently passed;
+* ``excess:`` something no job needs and least privilege forbids (another stack's state, the state
+  bucket's configuration, the backend keys' administration) that the role *can* do;
+* ``slack:`` an (action, resource) pair a policy grants that no job of the role ever needed;
+
+then one summary line. Exit status 1 when anything is missing or in excess (``--strict``: also when
+something is possibly missing, unevaluated, or not modelled: a ``note:``), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from regionflow.iamcheck.evaluate import (
+    Boundary,
+    CompiledPolicy,
+    Decision,
+    Grant,
+    Outcome,
+    Request,
+    ResourcePolicy,
+    compile_document,
+    decide,
+)
+from regionflow.iamcheck.jobs import Job, JobBuilder, pipeline_backend
+from regionflow.iamcheck.model import BoundaryResolver, ManifestError, Manifests, Role
+from regionflow.iamcheck.needs import Need
+from regionflow.iamcheck.scope import DEFAULT_SCOPE, Exclusion, ScopeError, load_scope
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+KINDS = ("missing", "possibly missing", "excess", "unevaluated")
+
+
+@dataclass
+class Finding:
+    kind: str  # one of KINDS
+    role: str  # the role's name
+    action: str
+    resource: str
+    why: str
+    detail: str
+    reason: str
+    more: int = 0  # further jobs or resources that need the same permission
+
+    def line(self) -> str:
+        if self.kind == "excess":
+            text = f"{self.role} can {self.action} on {self.resource}: {self.why} ({self.detail})"
+        else:
+            text = f"{self.role}: {self.action} on {self.resource}: {self.why} needs it ({self.detail})"
+            text += f"; {self.reason}"
+        if self.more:
+            text += f" [and {self.more} more]"
+        return f"{self.kind}: {text}"
+
+
+@dataclass(frozen=True)
+class Slack:
+    """An action or a resource of an Allow statement that no job of the role needed."""
+
+    role: str
+    policy: str
+    sid: str
+    kind: str  # "action" or "resource"
+    value: str
+
+    def line(self) -> str:
+        where = f"[{self.sid}] of {self.policy}"
+        return f"slack: {self.role}: {self.kind} {self.value} in {where} is granted but no job needs it"
+
+
+@dataclass
+class CheckResult:
+    roles: int = 0
+    needs: int = 0
+    allowed: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    slack: list[Slack] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    excluded: int = 0  # resource phases left out of jobs by scope.yaml
+    slack_listed: bool = True
+    seconds: float = 0.0
+
+    def count(self, kind: str) -> int:
+        return sum(1 for f in self.findings if f.kind == kind)
+
+    def failed(self, *, strict: bool) -> bool:
+        hard = self.count("missing") + self.count("excess")
+        soft = self.count("possibly missing") + self.count("unevaluated") + len(self.notes)
+        return bool(hard or (strict and soft))
+
+    def summary(self) -> str:
+        return (
+            f"iam-check: {self.roles} roles, {self.needs} required permissions: {self.allowed} allowed, "
+            f"{self.count('missing')} missing, {self.count('possibly missing')} possibly missing, "
+            f"{self.count('unevaluated')} unevaluated, {self.count('excess')} in excess; "
+            f"{f'{len(self.slack)} granted but never required' if self.slack_listed else 'slack not listed'}; "
+            f"{self.excluded} resource phases out of the jobs' "
+            f"declared scope ({self.seconds:.2f} s)"
+        )
+
+
+class Evaluator:
+    """Decides needs, with compiled policies cached per role, boundary and resource."""
+
+    def __init__(self, manifests: Manifests) -> None:
+        self.manifests = manifests
+        self._identity: dict[str, CompiledPolicy] = {}
+        self._boundaries: dict[str, Boundary] = {}
+        self._resource_policies: dict[str, ResourcePolicy | None] = {}
+        self._decisions: dict[tuple[Any, ...], Decision] = {}
+
+    def identity(self, role: Role) -> CompiledPolicy:
+        if role.arn not in self._identity:
+            statements = [s for label, doc in role.policies for s in compile_document(label, doc)]
+            self._identity[role.arn] = CompiledPolicy(statements)
+        return self._identity[role.arn]
+
+    def boundary(self, role: Role) -> Boundary | None:
+        arn = role.boundary_arn
+        if not arn:
+            return None
+        if arn not in self._boundaries:
+            document = self.manifests.boundary_document(arn)
+            policy = (
+                CompiledPolicy(compile_document(f"boundary {arn.rsplit('/', 1)[-1]}", document)) if document else None
+            )
+            self._boundaries[arn] = Boundary(arn, policy)
+        return self._boundaries[arn]
+
+    def resource_policy(self, arn: str) -> ResourcePolicy | None:
+        if arn in self._resource_policies:
+            return self._resource_policies[arn]
+        found = self._find_resource_policy(arn)
+        self._resource_policies[arn] = found
+        return found
+
+    def _compiled(self, label: str, document: dict[str, Any] | None, *, kms: bool = False) -> ResourcePolicy:
+        return ResourcePolicy(label, CompiledPolicy(compile_document(label, document)) if document else None, kms)
+
+    def _find_resource_policy(self, arn: str) -> ResourcePolicy | None:
+        parts = arn.split(":")
+        if len(parts) < 6:
+            return None
+        service = parts[2]
+        if service == "kms":
+            if ":key/" not in arn or arn.endswith("key/*"):
+                return None  # an alias, or "every key": no key policy applies
+            return self._compiled(f"key {arn}", self.manifests.key_policy(arn), kms=True)
+        if service == "s3":
+            bucket = parts[5].split("/", 1)[0]
+            known, document = self.manifests.bucket_policy(bucket)
+            if not known:
+                return ResourcePolicy(f"bucket {bucket}", None)
+            return self._compiled(f"bucket policy of {bucket}", document) if document else None
+        if service == "sns":
+            document = self.manifests.topic_policy(arn)
+            return self._compiled(f"topic policy of {parts[5]}", document) if document else None
+        if service == "sqs":
+            document = self.manifests.queue_policy(arn)
+            return self._compiled(f"queue policy of {parts[5]}", document) if document else None
+        return None
+
+    def decide(self, need: Need) -> Decision:
+        key = need.key()
+        cached = self._decisions.get(key)
+        if cached is not None:
+            return cached
+        role = self.manifests.roles[need.role]
+        request = Request(
+            principal=role.arn,
+            account=self.manifests.account,
+            action=need.action,
+            resource=need.resource,
+            context=need.context,
+        )
+        account = need.resource.split(":")[4] if need.resource.startswith("arn:") else ""
+        if account and account != self.manifests.account and ":layer:" not in need.resource:
+            decision = Decision(Outcome.UNEVALUATED, f"{need.resource} is in another account")
+        else:
+            # A public layer of another account (AWS's Powertools layer) is granted to everyone by its
+            # publisher; the caller's side is its own IAM policy.
+            resource_policy = (
+                None
+                if need.resource_policy == "none" or ":layer:" in need.resource
+                else (self.resource_policy(need.resource))
+            )
+            decision = decide(
+                request,
+                self.identity(role),
+                boundary=self.boundary(role),
+                resource_policy=resource_policy,
+                unknown_identity=role.unknown_policies,
+            )
+        self._decisions[key] = decision
+        return decision
+
+
+def run_check(
+    manifests: Manifests,
+    *,
+    root: Path | None = None,
+    slack: bool = True,
+    scope: list[Exclusion] | None = None,
+) -> CheckResult:
+    """Judge every role of ``manifests``. ``scope``: the declared exclusions (default: ``scope.yaml``)."""
+    started = time.perf_counter()
+    backend = pipeline_backend(manifests, root)
+    if backend is not None and manifests.external_policies is None:
+        from regionflow.iamcheck.backend import bootstrap_policies
+
+        manifests.external_policies = bootstrap_policies(backend)
+    exclusions = load_scope() if scope is None else scope
+    builder = JobBuilder(manifests, root=root, backend=backend, scope=exclusions)
+    evaluator = Evaluator(manifests)
+    result = CheckResult(roles=len(manifests.roles), slack_listed=slack)
+    grouped: dict[tuple[str, str, str, str], Finding] = {}
+
+    def record(kind: str, role: Role, need: Need, reason: str) -> None:
+        key = (role.name, kind, need.action, need.resource)
+        if key in grouped:
+            grouped[key].more += 1
+            return
+        grouped[key] = Finding(kind, role.name, need.action, need.resource, need.why, need.detail, reason)
+
+    for role in sorted(manifests.roles.values(), key=lambda r: r.name):
+        jobs = builder.jobs_of(role)
+        result.jobs.extend(jobs)
+        if not jobs:
+            result.notes.append(
+                f"role {role.name} ({role.resource.stack.label}): no job found; its grants are not judged"
+            )
+            continue
+        used: set[Grant] = set()
+        seen: set[tuple[Any, ...]] = set()
+        writes: set[tuple[str, str]] = set()
+        for job in jobs:
+            writes |= job.writes
+            result.notes.extend(f"{role.name}: {note}" for note in dict.fromkeys(job.unknown))
+            for need in job.needs:
+                decision = evaluator.decide(need)
+                used.update(decision.grants)
+                if need.key() in seen:
+                    if decision.outcome is not Outcome.ALLOWED:
+                        record(_kind(need, decision), role, need, decision.reason)
+                    continue
+                seen.add(need.key())
+                result.needs += 1
+                if decision.outcome is Outcome.ALLOWED:
+                    result.allowed += 1
+                else:
+                    record(_kind(need, decision), role, need, decision.reason)
+        label = " and ".join(job.label for job in jobs)
+        for need in builder.prohibitions(role, writes, label):
+            decision = evaluator.decide(need)
+            if decision.outcome is Outcome.ALLOWED:
+                record("excess", role, need, "")
+            elif decision.outcome is Outcome.UNEVALUATED:
+                record("unevaluated", role, need, f"whether it is denied: {decision.reason}")
+        if slack:
+            result.slack.extend(_slack(role.name, evaluator.identity(role).grants(), used))
+    for exclusion in exclusions:
+        result.excluded += exclusion.used
+        if not exclusion.used:
+            result.notes.append(f"scope exclusion {exclusion.job} {exclusion.type} matched nothing: remove it")
+    for resource_type, example in builder.unknown_types.items():
+        result.notes.append(
+            f"no provider requirements for {resource_type} (e.g. {example}); add it to "
+            "shared/regionflow/iamcheck/requirements.py"
+        )
+    result.findings = sorted(grouped.values(), key=lambda f: (f.role, KINDS.index(f.kind), f.action, f.resource))
+    result.notes = list(dict.fromkeys(result.notes))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _slack(role: str, granted: Iterable[Grant], used: set[Grant]) -> list[Slack]:
+    """Per Allow statement: the actions, and the resources, that no needed request matched."""
+    statements: dict[tuple[str, str], tuple[dict[str, None], dict[str, None]]] = {}
+    for grant in granted:
+        actions, resources = statements.setdefault((grant.policy, grant.sid), ({}, {}))
+        actions[grant.action] = None
+        resources[grant.resource] = None
+    used_actions = {(g.policy, g.sid, g.action) for g in used}
+    used_resources = {(g.policy, g.sid, g.resource) for g in used}
+    found: list[Slack] = []
+    for (policy, sid), (actions, resources) in statements.items():
+        found.extend(Slack(role, policy, sid, "action", a) for a in actions if (policy, sid, a) not in used_actions)
+        found.extend(
+            Slack(role, policy, sid, "resource", r) for r in resources if (policy, sid, r) not in used_resources
+        )
+    return found
+
+
+def _kind(need: Need, decision: Decision) -> str:
+    if decision.outcome is Outcome.UNEVALUATED:
+        return "unevaluated"
+    return "possibly missing" if need.uncertain else "missing"
+
+
+def print_report(result: CheckResult, out: TextIO, *, slack: bool = True) -> None:
+    for finding in result.findings:
+        print(finding.line(), file=out)
+    if slack:
+        for item in result.slack:
+            print(item.line(), file=out)
+    for note in result.notes:
+        print(f"note: {note}", file=out)
+    print(result.summary(), file=out)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def load_boundary_files(values: Sequence[str]) -> BoundaryResolver | None:
+    """``--boundary ARN=FILE``: boundary documents from JSON files (e.g. what bootstrap prints)."""
+    documents: dict[str, dict[str, Any]] = {}
+    for value in values:
+        arn, _, path = value.partition("=")
+        if not arn.startswith("arn:") or not path:
+            raise ManifestError(
+                f"--boundary {value!r}: expected ARN=FILE, e.g. arn:aws:iam::123456789012:policy/x=b.json"
+            )
+        try:
+            documents[arn] = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ManifestError(f"--boundary {value!r}: cannot read {path} ({type(error).__name__})") from None
+    if not documents:
+        return None
+    return lambda arn, _manifests: documents.get(arn)
+
+
+def default_boundary_resolver() -> BoundaryResolver | None:
+    """The boundary resolver regionflow wires in, from ``regionflow.boundary``.
+
+    ``regionflow.boundary`` (the pure document builder of the boundary ``regionflow bootstrap`` creates)
+    may provide ``iamcheck_resolver(arn, manifests) -> dict | None`` itself; otherwise its
+    ``parse_boundary_arn`` (account, name prefix, environment of a regionflow boundary ARN) and
+    ``boundary_document`` (the JSON bootstrap writes) are used. Without the module, a boundary that is not a
+    policy resource of the manifests is reported as unknown.
+    """
+    try:
+        from regionflow import boundary as module
+    except ImportError:
+        return None
+    resolver: BoundaryResolver | None = getattr(module, "iamcheck_resolver", None)
+    if resolver is not None:
+        return resolver
+    parse = getattr(module, "parse_boundary_arn", None)
+    build = getattr(module, "boundary_document", None)
+    if parse is None or build is None:
+        return None
+
+    def resolve(arn: str, _manifests: Manifests) -> dict[str, Any] | None:
+        parts = parse(arn)
+        if parts is None:
+            return None
+        document: dict[str, Any] = json.loads(build(*parts))
+        return document
+
+    return resolve
+
+
+def chain(resolvers: Iterable[BoundaryResolver | None]) -> BoundaryResolver | None:
+    found = [r for r in resolvers if r is not None]
+    if not found:
+        return None
+
+    def resolve(arn: str, manifests: Manifests) -> dict[str, Any] | None:
+        for resolver in found:
+            document = resolver(arn, manifests)
+            if document is not None:
+                return document
+        return None
+
+    return resolve
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifests", type=Path, help="manifest folder (default: <root>/.regionflow/preview)")
+    parser.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
+    parser.add_argument(
+        "--boundary",
+        action="append",
+        default=[],
+        metavar="ARN=FILE",
+        help="a permissions boundary's JSON document, for a boundary that is not in the manifests (repeatable)",
+    )
+    parser.add_argument(
+        "--scope", type=Path, default=DEFAULT_SCOPE, help="what the jobs deliberately do not do (default: scope.yaml)"
+    )
+    parser.add_argument("--strict", action="store_true", help="also fail on possibly missing and unevaluated")
+    parser.add_argument("--no-slack", action="store_true", help="do not list grants no job needs")
+
+
+def run_command(args: argparse.Namespace, out: TextIO, root: Path) -> int:
+    directory: Path = args.manifests or root / ".regionflow" / "preview"
+    try:
+        resolver = chain([load_boundary_files(args.boundary), default_boundary_resolver()])
+        manifests = Manifests.from_directory(directory, boundary_resolver=resolver)
+        scope = load_scope(args.scope)
+    except (ManifestError, ScopeError) as error:
+        print(f"error: {error}", file=out)
+        return EXIT_BAD_INPUT
+    repository = root if (root / "stacks").is_dir() else None
+    result = run_check(manifests, root=repository, slack=not args.no_slack, scope=scope)
+    print_report(result, out, slack=not args.no_slack)
+    return EXIT_FAILED if result.failed(strict=args.strict) else EXIT_OK
