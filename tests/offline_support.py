@@ -46,3 +46,35 @@ def statement(document: dict[str, Any], sid: str) -> dict[str, Any]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def upload_decision(bucket_policy: dict[str, Any], object_arn: str, headers: dict[str, str]) -> str:
+    """What AWS decides for a PutObject, allowed by the caller's own policy, under ``bucket_policy``.
+
+    Judged with regionflow.iamcheck's implementation of AWS's policy evaluation logic; ``headers`` are the
+    request's SSE condition keys (absent keys are known to be absent, as they are for an upload without them).
+    """
+    from regionflow.iamcheck.evaluate import (
+        CompiledPolicy,
+        Request,
+        RequestContext,
+        ResourcePolicy,
+        compile_document,
+        decide,
+    )
+
+    sse_keys = ("s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id")
+    context = RequestContext(
+        values={"aws:SecureTransport": ("true",), **{k: (v,) for k, v in headers.items()}},
+        known=frozenset(sse_keys),
+    )
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]}
+    role = "arn:aws:iam::123456789012:role/rflow-prod-use1-deploy"
+    account = "123456789012"
+    request = Request(principal=role, account=account, action="s3:PutObject", resource=object_arn, context=context)
+    decision = decide(
+        request,
+        CompiledPolicy(compile_document("role", allow)),
+        resource_policy=ResourcePolicy("bucket", CompiledPolicy(compile_document("bucket", bucket_policy))),
+    )
+    return str(decision.outcome.value)

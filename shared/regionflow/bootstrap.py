@@ -185,29 +185,9 @@ def bucket_policy(bucket: str, key_arn: str) -> str:
     """TLS only, and uploads only under the state key (absent headers use the bucket default)."""
     bucket_arn = f"arn:{PARTITION}:s3:::{bucket}"
     objects = f"{bucket_arn}/*"
-    everyone = [iam.Principal("*", ["*"])]
     statements = [
         iam.deny_insecure_transport("DenyInsecureTransport", ["s3:*"], [bucket_arn, objects]),
-        iam.Statement(
-            sid="DenyUploadsWithOtherEncryption",
-            effect="Deny",
-            principals=everyone,
-            actions=["s3:PutObject"],
-            resources=[objects],
-            conditions=[iam.Condition("StringNotEqualsIfExists", "s3:x-amz-server-side-encryption", ["aws:kms"])],
-            kind="resource",
-        ),
-        iam.Statement(
-            sid="DenyUploadsWithOtherKmsKey",
-            effect="Deny",
-            principals=everyone,
-            actions=["s3:PutObject"],
-            resources=[objects],
-            conditions=[
-                iam.Condition("StringNotEqualsIfExists", "s3:x-amz-server-side-encryption-aws-kms-key-id", [key_arn])
-            ],
-            kind="resource",
-        ),
+        *iam.deny_uploads_under_other_encryption(objects, key_arn),
     ]
     return json.dumps({"Version": "2012-10-17", "Statement": [s.render() for s in statements]})
 

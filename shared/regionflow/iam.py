@@ -181,3 +181,40 @@ def deny_insecure_transport(sid: str, actions: Sequence[str], resources: Sequenc
         conditions=[Condition("Bool", "aws:SecureTransport", ["false"])],
         kind="resource",
     )
+
+
+def deny_uploads_under_other_encryption(
+    objects: pulumi.Input[str], key_arn: pulumi.Input[str], *, kind: str = "resource"
+) -> list[Statement]:
+    """Deny uploads that ask for another encryption than SSE-KMS with ``key_arn``; allow uploads that ask for none.
+
+    An upload without encryption headers is encrypted by the bucket's default (SSE-KMS with the key), so it
+    must stay allowed: the Pulumi CLI's S3 driver sends none (google/go-cloud blob/s3blob/s3blob.go), nor do
+    many tools. ``...IfExists`` would be wrong here: a missing key makes a ``...IfExists`` condition *true*
+    (IAM user guide, "Condition operators": "If the key is not present, evaluate the condition element as
+    true"), so the Deny would refuse exactly those uploads. The ``Null: false`` condition limits each Deny to
+    requests that carry the header (IAM user guide, "Condition operator to check existence of condition keys").
+    """
+    everyone = [Principal("*", ["*"])]
+    sse = "s3:x-amz-server-side-encryption"
+    sse_key = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+    return [
+        Statement(
+            sid="DenyUploadsWithOtherEncryption",
+            effect="Deny",
+            principals=everyone,
+            actions=["s3:PutObject"],
+            resources=[objects],
+            conditions=[Condition("StringNotEquals", sse, ["aws:kms"]), Condition("Null", sse, ["false"])],
+            kind=kind,
+        ),
+        Statement(
+            sid="DenyUploadsWithOtherKmsKey",
+            effect="Deny",
+            principals=everyone,
+            actions=["s3:PutObject"],
+            resources=[objects],
+            conditions=[Condition("StringNotEquals", sse_key, [key_arn]), Condition("Null", sse_key, ["false"])],
+            kind=kind,
+        ),
+    ]

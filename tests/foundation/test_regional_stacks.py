@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 import pytest
-from offline_support import REPO_ROOT, as_list, of_type, one, policy_of, statement
+from offline_support import REPO_ROOT, as_list, of_type, one, policy_of, statement, upload_decision
 
 from regionflow.contract import REGIONAL_OUTPUTS
 from regionflow.iam import UNSCOPABLE_ACTIONS
@@ -136,13 +136,16 @@ def test_bucket_policy_denies_plain_http_and_foreign_encryption(stack: StackResu
     assert tls["Effect"] == "Deny" and tls["Principal"] == "*" and tls["Action"] == "s3:*"
     assert sorted(tls["Resource"]) == [bucket_arn, f"{bucket_arn}/*"]
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    other_key = statement(document, "DenyUploadsWithOtherKmsKey")
-    assert other_key["Effect"] == "Deny" and other_key["Action"] == "s3:PutObject"
-    assert other_key["Condition"]["StringNotEqualsIfExists"] == {
-        "s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn(stack)
-    }
-    other_sse = statement(document, "DenyUploadsWithOtherEncryption")
-    assert other_sse["Condition"]["StringNotEqualsIfExists"] == {"s3:x-amz-server-side-encryption": "aws:kms"}
+    # What AWS decides (regionflow.iamcheck.evaluate): uploads without SSE headers get the bucket default (the
+    # key) and pass; uploads asking for another encryption or another key are denied.
+    artifact = f"{bucket_arn}/pipeline/source/artifact.zip"
+    kms = {"s3:x-amz-server-side-encryption": "aws:kms"}
+    assert upload_decision(document, artifact, {}) == "allowed"
+    key_id = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+    assert upload_decision(document, artifact, {**kms, key_id: key_arn(stack)}) == "allowed"
+    assert upload_decision(document, artifact, {"s3:x-amz-server-side-encryption": "AES256"}) == "denied"
+    other_key = key_arn(stack)[:-1] + ("0" if not key_arn(stack).endswith("0") else "1")
+    assert upload_decision(document, artifact, {**kms, key_id: other_key}) == "denied"
 
 
 def test_logger_function_settings(stack: StackResult) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from offline_support import upload_decision
 
 from regionflow.bootstrap import NONCURRENT_DAYS, BootstrapRequest
 from regionflow.cli import main
@@ -85,13 +86,20 @@ def test_bucket_policy_denies_plain_http_and_other_keys(aws: None) -> None:
     tls = by_sid["DenyInsecureTransport"]
     assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert set(tls["Resource"]) == {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"}
-    other_key = by_sid["DenyUploadsWithOtherKmsKey"]["Condition"]["StringNotEqualsIfExists"]
-    assert other_key == {"s3:x-amz-server-side-encryption-aws-kms-key-id": state_arn}
-    # "IfExists": the Pulumi CLI writes state without SSE headers, and such writes must pass (the
-    # bucket default then applies the state key). moto 5.2.5 evaluates bucket-policy denies without
-    # their conditions, so this is checked on the document rather than with a PutObject.
-    other_encryption = by_sid["DenyUploadsWithOtherEncryption"]["Condition"]
-    assert other_encryption == {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}
+    # The Pulumi CLI writes state without SSE headers (google/go-cloud blob/s3blob/s3blob.go): such writes must
+    # pass (the bucket default applies the state key); a write asking for another encryption or key must not.
+    # moto 5.2.5 evaluates bucket-policy denies without their conditions, so the policy is judged with AWS's
+    # evaluation logic (regionflow.iamcheck.evaluate).
+    state_object = f"arn:aws:s3:::{BUCKET}/.pulumi/stacks/regionflow-primary/prod.json"
+    other_key = f"{state_arn[:-1]}0"
+    assert upload_decision(policy, state_object, {}) == "allowed"
+    assert upload_decision(policy, state_object, {"s3:x-amz-server-side-encryption": "aws:kms"}) == "allowed"
+    assert upload_decision(policy, state_object, {"s3:x-amz-server-side-encryption": "AES256"}) == "denied"
+    wrong_key = {
+        "s3:x-amz-server-side-encryption": "aws:kms",
+        "s3:x-amz-server-side-encryption-aws-kms-key-id": other_key,
+    }
+    assert upload_decision(policy, state_object, wrong_key) == "denied"
 
 
 def test_both_keys_are_customer_managed_rotating_and_aliased_with_an_explicit_policy(aws: None) -> None:

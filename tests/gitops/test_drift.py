@@ -146,13 +146,12 @@ def test_the_schedule_starts_the_project_nightly_through_a_role_limited_to_start
             "Resource": project.outputs["arn"],
         },
         {
-            # The schedule is encrypted with the build's key; the execution role decrypts its input through
-            # Scheduler only (EventBridge Scheduler user guide, "Encryption at rest").
+            # The schedule is encrypted with the build's key; Scheduler decrypts its input as this execution
+            # role (EventBridge Scheduler user guide, "Encryption at rest").
             "Sid": "DecryptScheduleInput",
             "Effect": "Allow",
             "Action": "kms:Decrypt",
             "Resource": BUILD_KEY,
-            "Condition": {"StringEquals": {"kms:ViaService": f"scheduler.{REGION}.amazonaws.com"}},
         },
     ]
     assert schedule.inputs["kmsKeyArn"] == BUILD_KEY
@@ -176,6 +175,7 @@ def test_the_build_role_writes_nothing_but_logs_and_the_report(github: StackResu
         "kms:Decrypt",
         "kms:GenerateDataKey",
         "sns:Publish",
+        "logs:CreateLogGroup",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "codestar-connections:UseConnection",

@@ -269,33 +269,7 @@ class ArtifactStore(pulumi.ComponentResource):
             policy=iam.policy_document(
                 [
                     iam.deny_insecure_transport("DenyInsecureTransport", ["s3:*"], [self.bucket.arn, objects]),
-                    iam.Statement(
-                        sid="DenyUploadsWithOtherEncryption",
-                        effect="Deny",
-                        principals=[iam.Principal("*", ["*"])],
-                        actions=["s3:PutObject"],
-                        resources=[objects],
-                        # Absent headers are fine: the bucket default then encrypts with this key.
-                        conditions=[
-                            iam.Condition("StringNotEqualsIfExists", "s3:x-amz-server-side-encryption", ["aws:kms"])
-                        ],
-                        kind="resource",
-                    ),
-                    iam.Statement(
-                        sid="DenyUploadsWithOtherKmsKey",
-                        effect="Deny",
-                        principals=[iam.Principal("*", ["*"])],
-                        actions=["s3:PutObject"],
-                        resources=[objects],
-                        conditions=[
-                            iam.Condition(
-                                "StringNotEqualsIfExists",
-                                "s3:x-amz-server-side-encryption-aws-kms-key-id",
-                                [self.key.arn],
-                            )
-                        ],
-                        kind="resource",
-                    ),
+                    *iam.deny_uploads_under_other_encryption(objects, self.key.arn),
                 ]
             ),
             # S3 rejects a bucket policy while the public access block is being changed.

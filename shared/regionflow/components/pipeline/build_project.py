@@ -127,7 +127,10 @@ class PipelineBuildProject(pulumi.ComponentResource):
         statements = [
             iam.Statement(
                 sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                # CodeBuild's documented service-role policy lets it create the project's log group too
+                # (CodeBuild user guide, "Allow CodeBuild to interact with other AWS services"); the group
+                # exists already, so this only ever names the project's own group.
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                 resources=[self.log_group.arn, pulumi.Output.concat(self.log_group.arn, ":log-stream:*")],
             ),
             iam.Statement(

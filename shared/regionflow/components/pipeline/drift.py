@@ -174,6 +174,7 @@ ALLOWED_NON_READ_ACTIONS: frozenset[str] = frozenset(
         "sns:Publish",  # the drift report, to the one topic
         "codestar-connections:UseConnection",  # clone through the source connection (GitHub source only)
         "codeconnections:UseConnection",  # the same, for connections with codeconnections ARNs
+        "logs:CreateLogGroup",  # its own log group (exists already; CodeBuild's documented policy)
         "logs:CreateLogStream",  # its own log group
         "logs:PutLogEvents",  # its own log group
     }
@@ -244,7 +245,8 @@ def build_role_statements(args: DriftDetectionArgs, log_group_arn: pulumi.Input[
         ),
         iam.Statement(
             sid="WriteOwnLogs",
-            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            # As the pipeline's projects (build_project.py): CodeBuild's documented service-role policy.
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[log_group_arn, pulumi.Output.concat(log_group_arn, ":log-stream:*")],
         ),
     ]
@@ -381,12 +383,11 @@ class DriftDetection(pulumi.ComponentResource):
                     ),
                     iam.Statement(
                         sid="DecryptScheduleInput",
-                        # EventBridge Scheduler user guide, "Encryption at rest": the execution role decrypts.
+                        # EventBridge Scheduler user guide, "Encryption at rest": Scheduler decrypts the target
+                        # input as this execution role (its CloudTrail example shows the role's session calling
+                        # KMS), so no kms:ViaService condition would match; only Scheduler may assume the role.
                         actions=["kms:Decrypt"],
                         resources=[args.key_arn],
-                        conditions=[
-                            iam.Condition("StringEquals", "kms:ViaService", [f"scheduler.{args.region}.amazonaws.com"])
-                        ],
                     ),
                 ]
             ),

@@ -438,6 +438,13 @@ def pipeline_update_statements(
             ],
         ),
         iam.Statement(
+            sid="ManageNotificationTopic",
+            # The notifications topic's create and delete (its replacement, when its name changes); the
+            # pipeline and its GitHub connection are never created or deleted by this role (iamcheck/scope.yaml).
+            actions=["sns:CreateTopic", "sns:DeleteTopic"],
+            resources=[_arn("sns", home, account, f"{prefix}*")],
+        ),
+        iam.Statement(
             sid="ManageDashboards",
             actions=["cloudwatch:GetDashboard", "cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"],
             resources=[pulumi.Output.concat("arn:", PARTITION, ":cloudwatch::", account, ":dashboard/", prefix, "*")],
@@ -474,7 +481,7 @@ OTHER_ROLE_ACTIONS: tuple[str, ...] = (
     "sns:Publish", "codestar-connections:UseConnection", "codeconnections:UseConnection",
     "codestar-connections:GetConnectionToken", "codestar-connections:GetConnection",
     "codeconnections:GetConnectionToken", "codeconnections:GetConnection",
-    "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
+    "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
     "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
 )  # fmt: skip
 
