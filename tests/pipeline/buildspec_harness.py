@@ -58,19 +58,34 @@ class BuildRun:
         return [line for line in self.output.splitlines() if line.startswith("standin-violation:")]
 
 
-def checkout(tmp_path: Path) -> Path:
-    """The repository's files as CodeBuild receives them: tracked and new files, nothing ignored."""
+# What a checkout never holds: tool caches and virtualenvs of this working tree, and what .gitignore leaves out.
+_NOT_SOURCE = (".git", ".tox", ".venv", "venv", "__pycache__", ".regionflow", ".mypy_cache", ".ruff_cache")
+
+
+def checkout(tmp_path: Path, root: Path = REPO_ROOT) -> Path:
+    """The repository's files as CodeBuild receives them, in a fresh folder.
+
+    From git when the repository is a work tree (tracked and new files, nothing ignored); otherwise, as in the
+    pipeline's own Build stage, whose CODE_ZIP source artifact has no .git, every file but caches and venvs.
+    """
+    target = tmp_path / "src"
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
+        cwd=root,
         capture_output=True,
-        check=True,
-    ).stdout.decode()
-    target = tmp_path / "src"
-    for relative in filter(None, listed.split("\0")):
-        source = REPO_ROOT / relative
+        check=False,
+    )
+    if listed.returncode == 0 and (root / ".git").exists():
+        files = [root / name for name in listed.stdout.decode().split("\0") if name]
+    else:
+        files = [
+            path
+            for path in root.rglob("*")
+            if not any(part in _NOT_SOURCE or part.endswith(".egg-info") for part in path.relative_to(root).parts)
+        ]
+    for source in files:
         if source.is_file():
-            destination = target / relative
+            destination = target / source.relative_to(root)
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination)
     return target

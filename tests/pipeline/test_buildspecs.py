@@ -78,3 +78,20 @@ def test_bad_buildspecs_are_rejected(tmp_path: Path, case: str) -> None:
 def test_missing_buildspec_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(BuildspecError, match="cannot read buildspec"):
         load_buildspec(tmp_path / "absent.yml")
+
+
+def test_the_build_stage_needs_no_git_checkout(tmp_path: Path) -> None:
+    """CodePipeline's CODE_ZIP source artifact holds the files without .git (CodePipeline user guide,
+    CodeStarSourceConnection action, OutputArtifactFormat), and the Build stage runs `tox` there: nothing
+    tox runs may need git. The buildspec tests copy such a tree, and tox names actionlint's files."""
+    from buildspec_harness import checkout
+
+    archive = checkout(tmp_path / "archive")  # a copy like the source artifact: no .git
+    assert not (archive / ".git").exists()
+    again = checkout(tmp_path / "again", root=archive)
+    assert sorted(p.relative_to(again) for p in again.rglob("*")) == sorted(
+        p.relative_to(archive) for p in archive.rglob("*")
+    )
+    for line in (REPO_ROOT / "tox.ini").read_text().splitlines():
+        if "actionlint" in line and line.startswith("    ") and not line.lstrip().startswith(("#", "actionlint-")):
+            assert ".github/workflows/" in line, line
