@@ -170,22 +170,18 @@ def test_drift_refresh_of_a_managed_policy_is_blocked_by_a_boundary_that_allows_
     assert all(f.reason == f"the permissions boundary {cap} does not allow it" for f in new)
 
 
-def test_drift_build_source_needs_use_connection_under_the_connection_arns_prefix(
-    repo_documents: list[dict[str, Any]],
-) -> None:
+def test_drift_build_needs_the_pipelines_source_artifact(repo_documents: list[dict[str, Any]]) -> None:
+    """The drift build has no source of its own (a CodeConnections source is validated at CreateProject, which a
+    PENDING connection fails): it lists the Source action's executions and copies its artifact."""
     role = drift_role(repo_documents)
-    project = next(p for p in resources(repo_documents, PROJECT_TYPE) if p["outputs"]["serviceRole"].endswith(role))
-    connection = project["outputs"]["source"]["auth"]["resource"]
-    prefix = connection.split(":")[2]
-    control, seeded = pair_without(
-        repo_documents, role, ["codestar-connections:UseConnection", "codeconnections:UseConnection"]
-    )
-    add_statement(control, role, grant(f"{prefix}:UseConnection", connection))
+    (pipeline,) = resources(repo_documents, "aws:codepipeline/pipeline:Pipeline")
+    control, seeded = pair_without(repo_documents, role, ["codepipeline:ListActionExecutions"])
+    add_statement(control, role, grant("codepipeline:ListActionExecutions", pipeline["outputs"]["arn"]))
 
     (finding,) = new_findings(control, seeded)
 
-    assert (finding.action, finding.resource) == (f"{prefix}:UseConnection", connection)
-    assert "the source of CodeBuild project" in finding.why
+    assert (finding.action, finding.resource) == ("codepipeline:ListActionExecutions", pipeline["outputs"]["arn"])
+    assert "list-action-executions" in finding.why
 
 
 # --- issue 10, item 6: UpdatePipeline applies ordinary changes --------------------------------------

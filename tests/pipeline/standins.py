@@ -244,6 +244,18 @@ def aws(argv: list[str]) -> None:
         counts = json.loads(counts_file.read_text()) if counts_file.exists() else _config().get("aws_lock_counts", [])
         print(counts.pop(0) if counts else "0")
         counts_file.write_text(json.dumps(counts))
+    elif command == ("codepipeline", "list-action-executions"):
+        _option(argv, "--pipeline-name")
+        query = _option(argv, "--query")
+        if "s3location" not in query or _option(argv, "--output") != "text":
+            _violation("list-action-executions: expected a --query for the s3location, as text")
+        # --output text prints a multiselect list as tab-separated values, or None for null.
+        print(_config().get("source_artifact", "None"))
+    elif command == ("s3", "cp"):
+        source, destination = argv[2], argv[3]
+        if not re.fullmatch(r"s3://[a-z0-9.-]+/.+", source):
+            _violation(f"aws s3 cp {source!r}: not an s3://bucket/key URL")
+        Path(destination).write_bytes(Path(os.environ["STANDIN_SOURCE_ZIP"]).read_bytes())
     elif command == ("sns", "publish"):
         for name in ("--topic-arn", "--message", "--region"):
             _option(argv, name)

@@ -10,6 +10,7 @@ each rule and its source), so such a defect fails a test.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,20 @@ def source(tmp_path: Path) -> Path:
     return checkout(tmp_path)
 
 
+SOURCE_ARTIFACT = "rflow-prod-use1-artifacts-123456789012\trflow-prod-use1-pipel/source/AbCdEf1"
+
+
 def run(project: dict[str, Any], source: Path, tmp_path: Path, **kwargs: Any) -> BuildRun:
     environment = {**project_environment(project), **kwargs.pop("extra_env", {})}
+    if project["source"]["type"] == "NO_SOURCE":
+        # CodeBuild starts such a project in an empty source directory; its buildspec fetches the pipeline's
+        # last source artifact, which the aws stand-in serves as a zip of the checkout.
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        archive = shutil.make_archive(str(tmp_path / "artifact"), "zip", source)
+        environment["STANDIN_SOURCE_ZIP"] = archive
+        kwargs["config"] = {"source_artifact": SOURCE_ARTIFACT, **(kwargs.get("config") or {})}
+        source = tmp_path / "empty-src"
+        source.mkdir()
     return run_buildspec(project["source"]["buildspec"], environment, source=source, tmp_path=tmp_path, **kwargs)
 
 
@@ -197,6 +210,8 @@ def test_drift_previews_with_refresh_never_locks_and_reports_the_drifted_stack(
     assert len(previews) == len(entries)
     assert all("--refresh" in c.argv and "--expect-no-changes" in c.argv for c in previews)
     assert locking(clean.calls) == [] and clean.of("aws", "sns", "publish") == []
+    (fetch,) = clean.of("aws", "s3", "cp")
+    assert fetch.argv[2] == "s3://rflow-prod-use1-artifacts-123456789012/rflow-prod-use1-pipel/source/AbCdEf1"
     failure = {"tool": "pulumi", "args": ["preview", "prod-ap-southeast-2"], "exit": 255}
     drifted = run(project, source, tmp_path / "drifted", config={"fail": [failure]})
     assert drifted.exit_code == 1
@@ -236,3 +251,13 @@ def test_the_scan_and_build_stages_run_the_commands_tox_runs(
     assert [c.argv for c in build.of("tox")] == [[]]
     # tox's default run includes the security env, so every developer runs the stage's scan.
     assert "security" in (REPO_ROOT / "tox.ini").read_text().split("env_list =", 1)[1].splitlines()[0]
+
+
+def test_drift_before_the_pipelines_first_source_checks_nothing_and_passes(
+    projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path
+) -> None:
+    """The first nights after the pipeline stack's first `pulumi up` may come before any Source execution."""
+    result = run(projects["drift"], source, tmp_path, config={"source_artifact": "None"})
+    assert result.exit_code == 0, result.output
+    assert result.of("pulumi") == [] and result.of("aws", "s3", "cp") == []
+    assert "has no successful Source execution yet" in result.output

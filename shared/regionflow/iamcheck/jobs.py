@@ -92,7 +92,11 @@ CLI_CALLS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("codepipeline", "stop-pipeline-execution"): ("codepipeline:StopPipelineExecution", "--pipeline-name", "pipeline"),
     ("codebuild", "start-build"): ("codebuild:StartBuild", "--project-name", "project"),
     ("s3api", "list-objects-v2"): ("s3:ListBucket", "--bucket", "bucket"),
+    ("codepipeline", "list-action-executions"): ("codepipeline:ListActionExecutions", "--pipeline-name", "pipeline"),
 }
+# `aws s3 cp s3://<location>` of a source artifact whose location the build reads at run time: the object of
+# the pipeline's Source action (named by the build's PIPELINE_NAME / SOURCE_ACTION), in its home artifact store.
+SOURCE_ARTIFACT_COPY = ("s3", "cp")
 _SCRIPT = re.compile(r"[\w./-]+\.sh\b")
 _ASSIGNMENT = re.compile(r'^\s*(?:export\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)="([^"`$]*(?:\$\{[^}]*\}[^"`$]*)*)"\s*$')
 _EXPANSION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(##|#|%%|%|:-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -582,6 +586,9 @@ class JobBuilder:
     def _cli_calls(self, role: Role, buildspec: str, env: Mapping[str, str], region: str, job: Job, what: str) -> None:
         variables = script_variables(buildspec, env)
         for service, operation, rest in _AWS_COMMAND.findall(buildspec):
+            if (service, operation) == SOURCE_ARTIFACT_COPY and "PIPELINE_NAME" in variables:
+                job.needs.extend(self._source_artifact_copy(role, variables, what))
+                continue
             entry = CLI_CALLS.get((service, operation))
             if entry is None:
                 job.unknown.append(f"{what}: `aws {service} {operation}` is not in CLI_CALLS")
@@ -635,6 +642,26 @@ class JobBuilder:
                 key_arn = self.manifests.key_arn(str(key), region) if key else None
                 return str(store.get("location")), key_arn
         return None
+
+    def _source_artifact_copy(self, role: Role, variables: Mapping[str, str], what: str) -> list[Need]:
+        """The Source action's output artifact, read by a build with no source of its own (drift detection)."""
+        name, action_name = variables.get("PIPELINE_NAME", ""), variables.get("SOURCE_ACTION", "")
+        for pipeline, _stage, action in self._pipeline_actions():
+            if str(pipeline.get("name") or pipeline.name) != name or action.get("name") != action_name:
+                continue
+            store = self._store(pipeline, pipeline.region)
+            if store is None:
+                break
+            bucket, key = store
+            why = f"`aws s3 cp` of {name}'s source artifact in the build of {what}"
+            needs = []
+            for artifact in action.get("outputArtifacts") or []:
+                arn = self._artifact_arn(pipeline, bucket, str(artifact))
+                needs.append(self.need(role, "s3:GetObject", arn, pipeline.region, why, "the build's commands"))
+                if key:
+                    needs.append(self.need(role, "kms:Decrypt", key, pipeline.region, why, "SSE-KMS", via="s3"))
+            return needs
+        return []
 
     @staticmethod
     def _artifact_arn(pipeline: Resource, bucket: str, artifact: str) -> str:

@@ -623,6 +623,21 @@ MONITORING_SPECS: tuple[ResourceSpec, ...] = (
                 role_input="target.roleArn",
                 passed_to="scheduler.amazonaws.com",
             ),
+            # UpdateSchedule replaces the whole schedule, its KmsKeyArn included (Scheduler API reference,
+            # UpdateSchedule), so it needs the key as CreateSchedule does.
+            *(
+                c(
+                    "UpdateSchedule (KmsKeyArn)",
+                    action,
+                    target=Target.KEY,
+                    key_input="kmsKeyArn",
+                    when="input:kmsKeyArn",
+                    via="scheduler",
+                    uncertain="EventBridge Scheduler user guide, encryption at rest, as regionflow's roles cite it; "
+                    "not verified here",
+                )
+                for action in ("kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt")
+            ),
         ),
         delete=(c("DeleteSchedule", "scheduler:DeleteSchedule"),),
     ),

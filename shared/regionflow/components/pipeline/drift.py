@@ -1,8 +1,12 @@
 """DriftDetection: a nightly, read-only ``pulumi preview --refresh --expect-no-changes`` of every stack.
 
-An EventBridge Scheduler schedule starts a CodeBuild project every night. The project checks out the
-repository (GitHub through a CodeConnections connection, or a zip in S3: the two source kinds of
-the pipeline), logs in to the self-managed state backend, and previews each stack with a refresh.
+An EventBridge Scheduler schedule starts a CodeBuild project every night. The project has no source of
+its own: it fetches the source artifact of the pipeline's last successful Source action (the commit the
+pipeline last took from the branch, GitHub or S3 alike), logs in to the self-managed state backend, and
+previews each stack with a refresh. Reading the pipeline's artifact instead of the repository means the
+project needs no GitHub connection: CodeBuild validates a CodeConnections source with the project's role
+when the project is created (aws/aws-cdk#38504), which a connection that is still PENDING (before its
+one-time handshake, docs/pipeline.md) could not pass, so the pipeline stack's first `pulumi up` would fail.
 A stack whose live resources differ from its program is "drifted"; the build publishes the list to
 the notification topic and fails. The buildspec is ``stacks/pipeline/buildspecs/drift.yml``.
 
@@ -29,7 +33,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -88,22 +91,13 @@ class DriftStack:
 
 
 @dataclass(frozen=True)
-class GitHubSource:
-    """The repository on GitHub, read through a CodeConnections (CodeStar Connections) connection."""
+class PipelineSource:
+    """The pipeline whose last successful source artifact the build previews, and where its artifacts live."""
 
-    connection_arn: pulumi.Input[str]
-    repository_url: str  # https://github.com/<owner>/<repo>.git
-    branch: str = "main"
-
-
-@dataclass(frozen=True)
-class S3Source:
-    """A zip of the repository in S3 (e.g. the pipeline's source artifact), with its bucket's key."""
-
-    bucket_name: pulumi.Input[str]
-    bucket_arn: pulumi.Input[str]
-    object_key: str
-    key_arn: pulumi.Input[str] | None = None
+    pipeline_name: str
+    pipeline_arn: pulumi.Input[str]
+    source_action: str  # the Source action's name
+    artifact_bucket_arn: pulumi.Input[str]  # the home region's artifact store (the Source action's region)
 
 
 @dataclass(frozen=True)
@@ -146,7 +140,7 @@ class DriftDetectionArgs:
     topic_key_arn: pulumi.Input[str]  # the topic's KMS key: publishing needs GenerateDataKey on it
     key_arn: pulumi.Input[str]  # CMK of the project (build output) and its log group
     backend: StateBackend
-    source: GitHubSource | S3Source
+    source: PipelineSource
     stacks: Sequence[DriftStack]
     stack_key_arns: Sequence[pulumi.Input[str]]  # the regional artifact keys the stacks own
     pulumi_version: str = DEFAULT_PULUMI_VERSION
@@ -172,8 +166,6 @@ ALLOWED_NON_READ_ACTIONS: frozenset[str] = frozenset(
         "kms:Decrypt",  # state, stack secrets, topic and build key, the functions' environments
         "kms:GenerateDataKey",  # SNS messages (encrypted topic), build output
         "sns:Publish",  # the drift report, to the one topic
-        "codestar-connections:UseConnection",  # clone through the source connection (GitHub source only)
-        "codeconnections:UseConnection",  # the same, for connections with codeconnections ARNs
         "logs:CreateLogGroup",  # its own log group (exists already; CodeBuild's documented policy)
         "logs:CreateLogStream",  # its own log group
         "logs:PutLogEvents",  # its own log group
@@ -251,38 +243,21 @@ def build_role_statements(args: DriftDetectionArgs, log_group_arn: pulumi.Input[
         ),
     ]
     source = args.source
-    if isinstance(source, GitHubSource):
-        statements.append(
-            iam.Statement(
-                sid="UseSourceConnection",
-                # What CodeBuild needs to clone through a connection. Connections made before the
-                # service's rename have codestar-connections ARNs, newer ones codeconnections ARNs;
-                # each prefix only ever matches its own ARN.
-                # CodeBuild checks the connection with this role when the project is created, so the project
-                # depends on this policy (CodeBuild user guide, "GitHub App connections"; aws/aws-cdk#38504).
-                actions=[
-                    "codestar-connections:GetConnectionToken",
-                    "codestar-connections:GetConnection",
-                    "codestar-connections:UseConnection",
-                    "codeconnections:GetConnectionToken",
-                    "codeconnections:GetConnection",
-                    "codeconnections:UseConnection",
-                ],
-                resources=[source.connection_arn],
-            )
-        )
-    else:
-        statements.append(
-            iam.Statement(
-                sid="ReadSourceObject",
-                actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[pulumi.Output.concat(source.bucket_arn, "/", source.object_key)],
-            )
-        )
-        if source.key_arn is not None:
-            statements.append(
-                iam.Statement(sid="DecryptSourceObject", actions=["kms:Decrypt"], resources=[source.key_arn])
-            )
+    statements += [
+        iam.Statement(
+            sid="FindPipelineSource",
+            # The Source action's last output artifact (CodePipeline API reference, ListActionExecutions:
+            # output.outputArtifacts[].s3location).
+            actions=["codepipeline:ListActionExecutions"],
+            resources=[source.pipeline_arn],
+        ),
+        iam.Statement(
+            sid="ReadPipelineSource",
+            # The artifact objects only (encrypted with the home key, which UseBuildKey decrypts).
+            actions=["s3:GetObject", "s3:GetObjectVersion"],
+            resources=[pulumi.Output.concat(source.artifact_bucket_arn, "/*")],
+        ),
+    ]
     return statements
 
 
@@ -355,12 +330,15 @@ class DriftDetection(pulumi.ComponentResource):
                     _env("DRIFT_STACKS", " ".join(stack.entry() for stack in args.stacks)),
                     _env("DRIFT_TOPIC_ARN", args.topic_arn),
                     _env("DRIFT_PROJECT_NAME", project_name),
+                    _env("PIPELINE_NAME", args.source.pipeline_name),
+                    _env("SOURCE_ACTION", args.source.source_action),
                 ],
             ),
             logs_config=own_log_group_only(self.log_group.name),
             region=args.region,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
-            **_source_args(args.source, buildspec),
+            # No source of its own: the buildspec fetches the pipeline's last source artifact.
+            source=aws.codebuild.ProjectSourceArgs(type="NO_SOURCE", buildspec=buildspec),
         )
 
         self.scheduler_role = service_role(
@@ -432,24 +410,3 @@ class DriftDetection(pulumi.ComponentResource):
 
 def _env(name: str, value: pulumi.Input[str]) -> aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs:
     return aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name=name, value=value, type="PLAINTEXT")
-
-
-def _source_args(source: GitHubSource | S3Source, buildspec: str) -> dict[str, Any]:
-    if isinstance(source, GitHubSource):
-        return {
-            "source": aws.codebuild.ProjectSourceArgs(
-                type="GITHUB",
-                location=source.repository_url,
-                buildspec=buildspec,
-                git_clone_depth=1,
-                auth=aws.codebuild.ProjectSourceAuthArgs(type="CODECONNECTIONS", resource=source.connection_arn),
-            ),
-            "source_version": f"refs/heads/{source.branch}",
-        }
-    return {
-        "source": aws.codebuild.ProjectSourceArgs(
-            type="S3",
-            location=pulumi.Output.concat(source.bucket_name, "/", source.object_key),
-            buildspec=buildspec,
-        )
-    }

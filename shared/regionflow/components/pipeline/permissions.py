@@ -394,6 +394,16 @@ def pipeline_update_statements(
             resources=list(key_arns),
         ),
         iam.Statement(
+            sid="UseRegionKeysThroughLogs",
+            # A region added later gets its build project's log group here, encrypted with that region's key;
+            # CloudWatch Logs calls KMS for its caller (Logs user guide, "Encrypt log data in CloudWatch Logs
+            # using AWS KMS", kms:ViaService). Only through Logs, which this role reaches for its own log groups
+            # only, so any key of the account: one size for any number of regions.
+            actions=["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[_arn("kms", any_region, account, "key/*")],
+            conditions=[iam.Condition("StringLike", "kms:ViaService", ["logs.*.amazonaws.com"])],
+        ),
+        iam.Statement(
             sid="EncryptScheduleWithHomeKey",
             # The drift schedule is encrypted with the home region's key: creating or updating it needs these
             # through Scheduler (EventBridge Scheduler user guide, "Encryption at rest").

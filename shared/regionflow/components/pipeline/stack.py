@@ -12,12 +12,12 @@ import pulumi
 import pulumi_aws as aws
 
 from regionflow.boundary import boundary_arn
+from regionflow.components.pipeline import layout
 from regionflow.components.pipeline.drift import (
     DriftDetection,
     DriftDetectionArgs,
     DriftStack,
-    GitHubSource,
-    S3Source,
+    PipelineSource,
     StateBackend,
 )
 from regionflow.components.pipeline.monitoring import (
@@ -29,6 +29,7 @@ from regionflow.components.pipeline.monitoring import (
 from regionflow.components.pipeline.notifications import PipelineNotifications, PipelineNotificationsArgs
 from regionflow.components.pipeline.pipeline import RegionflowPipeline, RegionflowPipelineArgs, RegionTarget
 from regionflow.contract import RegionalOutputs, read_regional
+from regionflow.naming import PIPELINE_PURPOSE, NameKind
 from regionflow.pipeline_config import PipelineConfig, StackRef
 
 # Names of the pipeline stack's own exports.
@@ -206,17 +207,12 @@ def _drift(
     if not config.drift_detection:
         return None
     backend = config.backend
-    source: GitHubSource | S3Source
-    if config.github is not None and pipeline.connection_arn is not None:
-        source = GitHubSource(pipeline.connection_arn, config.github.url, config.github.branch)
-    else:
-        assert config.s3 is not None
-        source = S3Source(
-            bucket_name=primary.outputs.artifact_bucket_name,
-            bucket_arn=primary.outputs.artifact_bucket_arn,
-            object_key=config.s3.object_key,
-            key_arn=primary.outputs.artifact_key_arn,
-        )
+    source = PipelineSource(
+        pipeline_name=config.namer.name(NameKind.CODEPIPELINE, PIPELINE_PURPOSE),
+        pipeline_arn=pipeline.pipeline_arn,
+        source_action=layout.SOURCE,
+        artifact_bucket_arn=primary.outputs.artifact_bucket_arn,
+    )
     drift = DriftDetection(
         "drift",
         DriftDetectionArgs(
