@@ -528,6 +528,29 @@ def test_every_role_of_the_repository_has_a_job_and_nothing_is_left_unmodelled(
     result = check(repo_documents)
     assert result.notes == []
     assert not [f for f in result.findings if f.kind == "unevaluated"]
+    # Every role of the stacks, and the pull-request role `regionflow bootstrap` makes (in no manifest).
     assert {job.role.name for job in result.jobs} == {
         r["outputs"]["name"] for r in resources(repo_documents, "aws:iam/role:Role")
-    }
+    } | {"rflow-prod-github-preview"}
+
+
+def test_the_pull_request_role_bootstrap_makes_is_judged_with_its_key_reads_by_tags_and_aliases(
+    repo_documents: list[dict[str, Any]],
+) -> None:
+    """`regionflow bootstrap --github-repository` makes the preview role with boto3, so no manifest holds it;
+    iam-check judges it from regionflow.bootstrap_iam's documents. Its KMS reads are attribute-based (the
+    keys do not exist at bootstrap): a key without the family's alias is out of its reach (KMS developer
+    guide, "Use aliases to control access to KMS keys")."""
+    result = check(repo_documents)
+    jobs = [job for job in result.jobs if job.role.name == "rflow-prod-github-preview"]
+    assert [job.label.split(" (")[0] for job in jobs] == ["the pull-request workflow"]
+    assert not [f for f in result.findings if f.role == "rflow-prod-github-preview"]
+    key_reads = [n for n in jobs[0].needs if n.action == "kms:DescribeKey"]
+    assert len(key_reads) == len(resources(repo_documents, "aws:kms/key:Key"))
+
+    without_alias = copy.deepcopy(repo_documents)
+    for document in without_alias:
+        document["resources"] = [r for r in document["resources"] if r["type"] != "aws:kms/alias:Alias"]
+    findings = [f for f in check(without_alias).findings if f.role == "rflow-prod-github-preview"]
+    assert {f.action for f in findings} >= {"kms:DescribeKey", "kms:GetKeyPolicy"}
+    assert all(f.resource.startswith("arn:aws:kms:") for f in findings)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from regionflow.iamcheck.backend import Backend
 from regionflow.iamcheck.evaluate import (
     Boundary,
     CompiledPolicy,
@@ -39,7 +40,7 @@ from regionflow.iamcheck.evaluate import (
     decide,
 )
 from regionflow.iamcheck.jobs import Job, JobBuilder, pipeline_backend
-from regionflow.iamcheck.model import BoundaryResolver, ManifestError, Manifests, Role
+from regionflow.iamcheck.model import BoundaryResolver, ManifestError, Manifests, Resource, Role, StackManifest
 from regionflow.iamcheck.needs import Need
 from regionflow.iamcheck.scope import DEFAULT_SCOPE, Exclusion, ScopeError, load_scope
 
@@ -226,6 +227,9 @@ def run_check(
         from regionflow.iamcheck.backend import bootstrap_policies
 
         manifests.external_policies = bootstrap_policies(backend)
+    bootstrap_role = bootstrap_preview_role(manifests, backend, root)
+    if bootstrap_role is not None:
+        manifests.roles[bootstrap_role.arn] = bootstrap_role
     exclusions = load_scope() if scope is None else scope
     builder = JobBuilder(manifests, root=root, backend=backend, scope=exclusions)
     evaluator = Evaluator(manifests)
@@ -288,6 +292,60 @@ def run_check(
     result.notes = list(dict.fromkeys(result.notes))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def bootstrap_preview_role(manifests: Manifests, backend: Backend | None, root: Path | None) -> Role | None:
+    """The pull-request preview role `regionflow bootstrap --github-repository` makes with boto3, as it makes it.
+
+    It is in no manifest (no stack owns it), so without this the check would never judge it. Its documents
+    come from regionflow.bootstrap_iam, for the account, name family and backend of these manifests; it is
+    judged when the repository's workflow assumes it (vars.PULUMI_PREVIEW_ROLE_ARN) and no role of the
+    manifests already is GitHub's.
+    """
+    from regionflow.bootstrap_iam import (
+        GITHUB_OIDC_HOST,
+        PREVIEW_POLICY_NAME,
+        preview_policy_document,
+        preview_role_arn,
+        preview_role_name,
+        preview_trust_document,
+    )
+    from regionflow.bootstrap_iam import Backend as BootstrapBackend
+    from regionflow.boundary import boundary_arn, parse_boundary_arn
+
+    workflow = root / ".github" / "workflows" / "preview.yml" if root is not None else None
+    if workflow is None or not workflow.is_file() or "PULUMI_PREVIEW_ROLE_ARN" not in workflow.read_text():
+        return None
+    if backend is None or not backend.state_key_arn or not backend.secrets_key_arn:
+        return None
+    if any(GITHUB_OIDC_HOST in f for role in manifests.roles.values() for f in role.trusted_federated()):
+        return None
+    boundaries = (parse_boundary_arn(role.boundary_arn) for role in manifests.roles.values() if role.boundary_arn)
+    family = next((parsed for parsed in boundaries if parsed is not None), None)
+    if family is None:
+        return None
+    account, prefix, environment = family
+    projects = sorted({stack.project for stack in manifests.stacks})
+    documents = BootstrapBackend(backend.bucket, backend.state_key_arn, backend.secrets_key_arn)
+    name = preview_role_name(prefix, environment)
+    arn = preview_role_arn(account, prefix, environment)
+    holder = StackManifest("regionflow-bootstrap", "account", {}, None)
+    resource = Resource(
+        stack=holder,
+        urn=f"bootstrap:{arn}",
+        type="aws:iam/role:Role",
+        name=name,
+        id=name,
+        custom=True,
+        inputs={},
+        outputs={"arn": arn, "name": name},
+        region=backend.region,
+    )
+    role = Role(arn=arn, name=name, resource=resource, boundary_arn=boundary_arn(account, prefix, environment))
+    role.trust = json.loads(preview_trust_document(account, "owner/repository"))
+    policy = preview_policy_document(account, prefix, environment, documents, projects)
+    role.policies.append((f"{name} inline policy {PREVIEW_POLICY_NAME}", json.loads(policy)))
+    return role
 
 
 def _slack(role: str, granted: Iterable[Grant], used: set[Grant]) -> list[Slack]:

@@ -251,6 +251,19 @@ class Manifests:
             raise ManifestError(f"{directory}: no manifests found; run `regionflow preview --out {directory}` first")
         return cls(((path, load_manifest(path)) for path in paths), **options)
 
+    def aliases_of_key(self, key_arn: str) -> tuple[str, ...] | None:
+        """The aliases (``alias/...``) of one of the stacks' keys, or None when the key is not the stacks'."""
+        key = self.keys.get(key_arn)
+        if key is None:
+            return None
+        ids = {key_arn, str(key.outputs.get("keyId") or key.id)}
+        aliases = [
+            str(alias.get("name"))
+            for alias in self.of_type("aws:kms/alias:Alias")
+            if str(alias.get("targetKeyId") or alias.get("targetKeyArn")) in ids
+        ]
+        return tuple(sorted(aliases))
+
     def _account(self) -> str:
         for resource in self.of_type(ROLE_TYPE):
             match = _ACCOUNT_IN_ARN.match(str(resource.outputs.get("arn", "")))

@@ -79,6 +79,9 @@ class ContextSpec:
     grant_for_aws_resource: bool = False
     target_boundary: str | None = None  # iam:PermissionsBoundary of the role being acted on
     s3: Mapping[str, str] = field(default_factory=dict)
+    # kms:ResourceAliases of an existing key: its aliases (KMS developer guide, "Use aliases to control access
+    # to KMS keys"); None when the key does not exist yet or is not ours.
+    resource_aliases: tuple[str, ...] | None = None
 
 
 def build_context(
@@ -101,6 +104,7 @@ def build_context(
         spec.grant_for_aws_resource,
         spec.target_boundary,
         tuple(sorted(spec.s3.items())),
+        spec.resource_aliases,
     )
 
 
@@ -118,6 +122,7 @@ def _context(
     grant_for_aws_resource: bool,
     target_boundary: str | None,
     s3: tuple[tuple[str, str], ...],
+    resource_aliases: tuple[str, ...] | None = None,
 ) -> RequestContext:
     spec = ContextSpec(
         region=region,
@@ -128,6 +133,7 @@ def _context(
         grant_for_aws_resource=grant_for_aws_resource,
         target_boundary=target_boundary,
         s3=dict(s3),
+        resource_aliases=resource_aliases,
     )
     values: dict[str, tuple[str, ...]] = {
         "aws:SecureTransport": ("true",),
@@ -154,6 +160,10 @@ def _context(
             values["kms:ViaService"] = (f"{spec.via}.{spec.region}.amazonaws.com",)
         if spec.grant_for_aws_resource:
             values["kms:GrantIsForAWSResource"] = ("true",)
+        if spec.resource_aliases is not None:
+            known.add("kms:ResourceAliases")
+            if spec.resource_aliases:
+                values["kms:ResourceAliases"] = spec.resource_aliases
     elif service == "iam":
         known |= {"iam:PassedToService", "iam:PermissionsBoundary"}
         if spec.passed_to:

@@ -230,6 +230,9 @@ def _call_needs(
             passed_to=call.passed_to,
             grant_for_aws_resource=call.grant_for_aws_resource,
             target_boundary=str(target_boundary) if target_boundary else None,
+            resource_aliases=(
+                manifests.aliases_of_key(arn) if action.startswith("kms:") and resource_tags is not None else None
+            ),
         )
         yield Need(
             role=role.arn,
