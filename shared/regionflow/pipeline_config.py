@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pulumi
 
+from regionflow.delivery import DeliveryConfig, load_delivery_config
 from regionflow.config import (
     DEFAULT_LOG_RETENTION_DAYS,
     LOG_RETENTION_DAYS,
@@ -131,6 +132,8 @@ class PipelineConfig:
     notification_email: pulumi.Input[str] | None  # an Output marked secret when the value is `secure:`
     log_retention_days: int
     repo_root: Path
+    # Waves, bakes, deployment window, approval gate and retries (regionflow.delivery, docs/delivery.md).
+    delivery: DeliveryConfig
 
     @property
     def namer(self) -> Namer:
@@ -491,6 +494,9 @@ def load_pipeline_config(
         # Deployment and build logs are audit records: a year by default.
         log_retention_days=reader.choice("logRetentionDays", DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS),
         repo_root=repo_root,
+        delivery=load_delivery_config(
+            reader, environment=environment, home=region, secondaries=[s.region for s in secondaries]
+        ),
     )
 
 
