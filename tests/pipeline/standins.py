@@ -17,6 +17,9 @@ What the real tools do, and where that is written down:
   analyzer shim refuses to start otherwise (pulumi/pulumi sdk/python/dist/pulumi-analyzer-policy-python);
   ``pulumi install`` in the pack's folder creates it (pulumi/pulumi#16437).
 * ``pulumi up --non-interactive`` needs ``--yes`` (or ``--skip-preview``) to proceed.
+* ``pulumi preview --json`` writes a ``PreviewDigest`` to stdout and nothing else there (pulumi/pulumi
+  sdk/go/common/display/json.go; PR pulumi/pulumi#2658 sends progress to stderr). The stand-in prints the digest
+  ``$STANDIN_CONFIG`` names for the stack (``preview_json``), by default one of an unchanged stack.
 * A self-managed stack is ``organization/<project>/<stack>``, and its config is ``Pulumi.<stack>.yaml``
   beside the project's ``Pulumi.yaml``.
 """
@@ -54,8 +57,9 @@ def _violation(message: str) -> NoReturn:
 
 
 def _config() -> dict[str, Any]:
-    """``{"fail": [{"tool": "pulumi", "args": ["preview", "prod-eu-west-1"], "exit": 1, "stderr": "..."}],
-    "aws_lock_counts": ["1", "0"]}``: a failure applies to the first call whose argv holds every string."""
+    """``{"fail": [{"tool": "pulumi", "args": ["preview", "prod-eu-west-1"], "exit": 1, "stderr": "...",
+    "times": 1}], "aws_lock_counts": ["1", "0"], "preview_json": [{"args": ["prod-eu-west-1"], "file": "..."}]}``:
+    a failure applies to every call whose argv holds each string (to the first ``times`` of them, if given)."""
     path = os.environ.get("STANDIN_CONFIG")
     return json.loads(Path(path).read_text()) if path else {}
 
@@ -66,11 +70,32 @@ def _record(tool: str, argv: list[str], effective: Path | None = None) -> None:
         log.write(json.dumps(entry) + "\n")
 
 
+def _matches(parts: list[str], argv: list[str]) -> bool:
+    return all(any(part in arg for arg in argv) for part in parts)
+
+
 def _injected_failure(tool: str, argv: list[str]) -> None:
-    for rule in _config().get("fail", []):
-        if rule["tool"] == tool and all(any(part in arg for arg in argv) for part in rule.get("args", [])):
+    for number, rule in enumerate(_config().get("fail", [])):
+        if rule["tool"] == tool and _matches(rule.get("args", []), argv):
+            if "times" in rule:
+                counter = Path(os.environ["HOME"]) / f".standin-failures-{number}"
+                used = int(counter.read_text()) if counter.exists() else 0
+                if used >= int(rule["times"]):
+                    continue
+                counter.write_text(str(used + 1))
             print(rule.get("stderr", f"{tool}: injected failure"), file=sys.stderr)
             sys.exit(int(rule.get("exit", 1)))
+
+
+def _preview_digest(stack: str, argv: list[str]) -> str:
+    """The ``--json`` output for one stack: a configured sample, else an unchanged stack."""
+    for sample in _config().get("preview_json", []):
+        if _matches(sample.get("args", []), argv):
+            return Path(sample["file"]).read_text()
+    name = stack.rsplit("/", 1)[-1]
+    urn = f"urn:pulumi:{name}::standin::pulumi:pulumi:Stack::standin-{name}"
+    step = {"op": "same", "urn": urn, "newState": {"urn": urn, "custom": False, "type": "pulumi:pulumi:Stack"}}
+    return json.dumps({"steps": [step], "changeSummary": {"same": 1}}, indent=4)
 
 
 # -- pulumi ----------------------------------------------------------------------------------------
@@ -187,7 +212,8 @@ def pulumi(argv: list[str]) -> None:
     if command == "up" and "--non-interactive" in flags and not flags & {"--yes", "-y", "--skip-preview"}:
         _violation("pulumi up --non-interactive needs --yes or --skip-preview")
     _injected_failure("pulumi", argv)
-
+    if command == "preview" and "--json" in flags:
+        sys.stdout.write(_preview_digest(stack, argv))
 
 # -- curl and the get.pulumi.com installer -----------------------------------------------------------
 
