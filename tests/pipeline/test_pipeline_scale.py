@@ -73,12 +73,19 @@ def test_adding_a_secondary_adds_one_action_store_project_and_its_permissions(
         new_exports["artifactKeyArn"],
         new_exports["loggerFunctionArn"],
         new_project.outputs["arn"],
-    }
+    }  # the bakes read every region's health alarm through one pattern (test_delivery.py)
     assert pipeline_resources(baseline) <= pipeline_resources(grown)
+
+
+def without_delivery(config: dict[str, Any]) -> None:
+    """Today's layout: no waves, no bakes, no window (the delivery keys' defaults)."""
+    for key in ("waves", "bakeMinutes", "primaryBakeMinutes", "deploymentWindow"):
+        config.pop(f"regionflow-pipeline:{key}", None)
 
 
 def test_twenty_secondary_regions_stay_within_codepipeline_quotas(tmp_path: Path) -> None:
     root = copy_tree(tmp_path)
+    edit_pipeline_config(root, without_delivery)
     taken = {"us-east-1", "eu-west-1", "ap-southeast-2"}
     for region in sorted(SUPPORTED_REGIONS - taken)[:18]:
         add_secondary(root, region)
@@ -144,6 +151,7 @@ def test_a_secondary_entry_with_the_wrong_region_fails_with_one_line(tmp_path: P
     root = copy_tree(tmp_path)
 
     def change(config: dict[str, Any]) -> None:
+        without_delivery(config)  # the sample's waves name eu-west-1
         for entry in config["regionflow-pipeline:secondaryStacks"]:
             if entry["region"] == "eu-west-1":
                 entry["region"] = "eu-north-1"

@@ -43,8 +43,10 @@ for entry in ${PREVIEW_STACKS}; do
     previews+=("${stack}=${digest}")
   else
     echo "=== ${stack}: FAILED; its preview again, readable:"
+    # The stack has failed already; this run only prints why (policy violations are not in the JSON digest).
     pulumi preview --cwd "${REPO_ROOT}/${folder}" --stack "${stack}" \
-      --policy-pack "${REPO_ROOT}/${POLICY_PACK_DIR}" --non-interactive --diff --suppress-outputs || true
+      --policy-pack "${REPO_ROOT}/${POLICY_PACK_DIR}" --non-interactive --diff --suppress-outputs ||
+      echo "=== ${stack}: the readable preview failed as well"
     failed="${failed} ${stack}"
   fi
 done

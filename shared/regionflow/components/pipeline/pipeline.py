@@ -33,6 +33,7 @@ from regionflow.components.roles import service_role
 from regionflow.contract import RegionalOutputs
 from regionflow.naming import PIPELINE_PURPOSE, NameKind, Namer
 from regionflow.pipeline_config import PipelineConfig, StackRef
+from regionflow.regions import PARTITION
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ class RegionflowPipeline(pulumi.ComponentResource):
                     topic_key_arn=args.topic_key_arn,
                     connection_arn=self.connection_arn,
                     home_region=config.region,
-                    health_alarm_arns=[t.outputs.health_alarm_arn for t in targets if t.stack.region in baked_regions],
+                    health_alarms=_health_alarm_pattern(config, args.account_id) if baked_regions else None,
                 )
             ),
             opts=pulumi.ResourceOptions(parent=self.role),
@@ -317,7 +318,7 @@ def pipeline_role_statements(
     topic_key_arn: pulumi.Input[str],
     connection_arn: pulumi.Input[str] | None,
     home_region: str,
-    health_alarm_arns: Sequence[pulumi.Input[str]] = (),
+    health_alarms: pulumi.Input[str] | None = None,
 ) -> list[iam.Statement]:
     """Exactly the buckets, keys, projects, functions, topic, connection and alarms the pipeline uses.
 
@@ -366,7 +367,7 @@ def pipeline_role_statements(
             conditions=[iam.Condition("StringEquals", "kms:ViaService", [f"sns.{home_region}.amazonaws.com"])],
         ),
     ]
-    if health_alarm_arns:
+    if health_alarms is not None:
         statements.append(
             iam.Statement(
                 sid="WatchHealthAlarms",
@@ -375,9 +376,11 @@ def pipeline_role_statements(
                 # reference does not list the calls; DescribeAlarms (state) and DescribeAlarmHistory (state
                 # changes within WaitTime) are the CloudWatch reads of an alarm's state, and both take the alarm
                 # ARN as resource (Service Authorization Reference, CloudWatch: resource type alarm). A missing
-                # read shows as the rule's Errored status, which fails the condition and rolls the stage back.
+                # read would show as the rule's Errored status (API reference, StageConditionsExecution).
+                # One pattern, the family's health alarms in any region, rather than one ARN per region: 20 ARNs
+                # push this role's inline policy past IAM's 10,240 characters (tests/pipeline/test_delivery.py).
                 actions=["cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"],
-                resources=list(health_alarm_arns),
+                resources=[health_alarms],
             )
         )
     if connection_arn is not None:
@@ -500,6 +503,12 @@ def _source_stage(
         configuration=configuration,
     )
     return aws.codepipeline.PipelineStageArgs(name=layout.SOURCE, actions=[action])
+
+
+def _health_alarm_pattern(config: PipelineConfig, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+    """ARN pattern of every region's health alarm: ``<prefix>-<env>-<code>-health`` in any region of the account."""
+    name = f"{config.name_prefix}-{config.environment}-*-{delivery.HEALTH_ALARM_PURPOSE}"
+    return pulumi.Output.concat("arn:", PARTITION, ":cloudwatch:*:", account_id, ":alarm:", name)
 
 
 def delivery_tags(config: delivery.DeliveryConfig) -> dict[str, str]:
