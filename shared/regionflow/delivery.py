@@ -503,7 +503,7 @@ def load_health_alarm_names(reader: ConfigReader, namer: Namer) -> tuple[str, ..
         value = None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(reader.key(name), "must be a list of alarm names", example)
-    own = own_health_alarm_names(namer) + [namer.name(NameKind.CLOUDWATCH_ALARM, HEALTH_ALARM_PURPOSE)]
+    own = [*own_health_alarm_names(namer), namer.name(NameKind.CLOUDWATCH_ALARM, HEALTH_ALARM_PURPOSE)]
     for index, alarm in enumerate(value):
         key = reader.key(f"{name}[{index}]")
         if not _OWNER_ALARM_NAME.match(alarm):

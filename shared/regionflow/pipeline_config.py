@@ -21,7 +21,6 @@ from urllib.parse import parse_qs, urlparse
 
 import pulumi
 
-from regionflow.delivery import DeliveryConfig, load_delivery_config
 from regionflow.config import (
     DEFAULT_LOG_RETENTION_DAYS,
     LOG_RETENTION_DAYS,
@@ -35,6 +34,7 @@ from regionflow.config import (
     pulumi_config_getter,
     pulumi_secret_check,
 )
+from regionflow.delivery import DeliveryConfig, load_delivery_config
 from regionflow.naming import NameKind, Namer
 from regionflow.offline.discovery import ORGANIZATION, discover_stacks
 from regionflow.regions import SUPPORTED_REGIONS, closest_regions

@@ -145,10 +145,7 @@ def _iam_reason(op: str, type_: str, step: Mapping[str, Any]) -> str | None:
     keys = _changed_keys(step)
     if keys is None:
         return "update with no changed keys listed"
-    if is_iam:
-        relevant = keys - HARMLESS_KEYS
-    else:
-        relevant = keys & (granting or frozenset())
+    relevant = keys - HARMLESS_KEYS if is_iam else keys & (granting or frozenset())
     if not relevant:
         return None
     return "changes " + ", ".join(sorted(relevant))

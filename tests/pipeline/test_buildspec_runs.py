@@ -203,7 +203,7 @@ def test_a_failed_up_fails_the_build_after_its_retry(
 def test_a_transient_up_failure_is_retried_once_and_the_build_succeeds(
     projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path
 ) -> None:
-    once = {"tool": "pulumi", "args": ["up", "--yes"], "exit": 255, "times": 1, "stderr": "error: role cannot be assumed"}
+    once = {"tool": "pulumi", "args": ["up", "--yes"], "exit": 255, "times": 1, "stderr": "error: cannot assume role"}
     result = run(
         projects["deploy@eu-west-1"], source, tmp_path, config={"fail": [once]}, extra_env={"RETRY_PAUSE_SECONDS": "0"}
     )
@@ -249,7 +249,8 @@ def test_preview_fails_when_a_digest_cannot_be_read(
 ) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("Previewing update (prod):\n")
-    result = run(projects["preview"], source, tmp_path, config={"preview_json": [{"args": ["prod"], "file": str(broken)}]})
+    samples = [{"args": ["prod"], "file": str(broken)}]
+    result = run(projects["preview"], source, tmp_path, config={"preview_json": samples})
     assert result.exit_code == 2 and result.exported == {}
     assert "cannot be read: not JSON" in result.output
 

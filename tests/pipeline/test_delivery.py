@@ -101,8 +101,12 @@ def test_without_delivery_keys_the_layout_is_todays() -> None:
 
 def test_waves_become_stages_and_unlisted_regions_a_last_wave() -> None:
     secondaries = ["eu-west-1", "ap-southeast-2", "us-west-2", "eu-north-1"]
-    cfg = delivery_only(secondaries, waves=[["eu-west-1"], {"regions": ["ap-southeast-2", "us-west-2"], "bakeMinutes": 90}],
-                        bakeMinutes="30", primaryBakeMinutes="15")  # fmt: skip
+    cfg = delivery_only(
+        secondaries,
+        waves=[["eu-west-1"], {"regions": ["ap-southeast-2", "us-west-2"], "bakeMinutes": 90}],
+        bakeMinutes="30",
+        primaryBakeMinutes="15",
+    )
     assert [(s.name, s.regions, s.bake_minutes) for s in plan(cfg, secondaries)] == [
         ("DeployPrimary", (HOME,), 15),
         ("DeployWave1", ("eu-west-1",), 30),
@@ -135,31 +139,73 @@ BAD: list[Any] = [
     pytest.param({"waves": [["sa-east-1"]]}, "waves[0]", "no entry in secondaryStacks", id="not-a-secondary"),
     pytest.param({"waves": [["eu-west-1"], ["eu-west-1"]]}, "waves[1]", "already in waves[0]", id="twice"),
     pytest.param({"waves": [{"regions": ["eu-west-1"], "bake": 1}]}, "waves[0]", "region list or", id="wave-keys"),
-    pytest.param({"waves": [{"regions": ["eu-west-1"], "bakeMinutes": 2000}]}, "waves[0].bakeMinutes",
-                 "0..1440", id="wave-bake-range"),  # fmt: skip
-    pytest.param({"waves": [{"regions": ["eu-west-1"], "bakeMinutes": 0}], "bakeMinutes": "60"},
-                 "waves[0].bakeMinutes", "asks every wave after the primary to bake", id="unbaked-wave"),  # fmt: skip
+    pytest.param(
+        {"waves": [{"regions": ["eu-west-1"], "bakeMinutes": 2000}]},
+        "waves[0].bakeMinutes",
+        "0..1440",
+        id="wave-bake-range",
+    ),
+    pytest.param(
+        {"waves": [{"regions": ["eu-west-1"], "bakeMinutes": 0}], "bakeMinutes": "60"},
+        "waves[0].bakeMinutes",
+        "asks every wave after the primary to bake",
+        id="unbaked-wave",
+    ),
     pytest.param({"bakeMinutes": "an hour"}, "bakeMinutes", "whole minutes", id="bake-not-a-number"),
     pytest.param({"primaryBakeMinutes": "-5"}, "primaryBakeMinutes", "0..1440", id="negative-bake"),
-    pytest.param({"deploymentWindow": {"cron": "* * 8-16 ? * MON-FRI"}}, "deploymentWindow",
-                 "exactly the keys cron and timeZone", id="window-without-zone"),  # fmt: skip
-    pytest.param({"deploymentWindow": {"cron": "* * 8-16 ? * MON-FRI", "timeZone": "CEST"}},
-                 "deploymentWindow.timeZone", "IANA time zone", id="bad-zone"),  # fmt: skip
-    pytest.param({"deploymentWindow": {"cron": "* 8-16 ? * MON-FRI", "timeZone": "UTC"}},
-                 "deploymentWindow.cron", "5 fields", id="five-fields"),  # fmt: skip
-    pytest.param({"deploymentWindow": {"cron": "0 * 8-16 ? * MON-FRI", "timeZone": "UTC"}},
-                 "deploymentWindow.cron", "seconds", id="seconds-not-star"),  # fmt: skip
-    pytest.param({"deploymentWindow": {"cron": "* * 8-25 ? * MON-FRI", "timeZone": "UTC"}},
-                 "deploymentWindow.cron", "'25' is out of range in hours", id="hour-25"),  # fmt: skip
-    pytest.param({"deploymentWindow": {"cron": "* * 8-16 * * MON-FRI", "timeZone": "UTC"}},
-                 "deploymentWindow.cron", "exactly one of day-of-month and day-of-week", id="both-days"),  # fmt: skip
-    pytest.param({"deploymentWindow": {"cron": "* * 8-16 ? * FUNDAY", "timeZone": "UTC"}},
-                 "deploymentWindow.cron", "'FUNDAY' is out of range in day-of-week", id="bad-day"),  # fmt: skip
+    pytest.param(
+        {"deploymentWindow": {"cron": "* * 8-16 ? * MON-FRI"}},
+        "deploymentWindow",
+        "exactly the keys cron and timeZone",
+        id="window-without-zone",
+    ),
+    pytest.param(
+        {"deploymentWindow": {"cron": "* * 8-16 ? * MON-FRI", "timeZone": "CEST"}},
+        "deploymentWindow.timeZone",
+        "IANA time zone",
+        id="bad-zone",
+    ),
+    pytest.param(
+        {"deploymentWindow": {"cron": "* 8-16 ? * MON-FRI", "timeZone": "UTC"}},
+        "deploymentWindow.cron",
+        "5 fields",
+        id="five-fields",
+    ),
+    pytest.param(
+        {"deploymentWindow": {"cron": "0 * 8-16 ? * MON-FRI", "timeZone": "UTC"}},
+        "deploymentWindow.cron",
+        "seconds",
+        id="seconds-not-star",
+    ),
+    pytest.param(
+        {"deploymentWindow": {"cron": "* * 8-25 ? * MON-FRI", "timeZone": "UTC"}},
+        "deploymentWindow.cron",
+        "'25' is out of range in hours",
+        id="hour-25",
+    ),
+    pytest.param(
+        {"deploymentWindow": {"cron": "* * 8-16 * * MON-FRI", "timeZone": "UTC"}},
+        "deploymentWindow.cron",
+        "exactly one of day-of-month and day-of-week",
+        id="both-days",
+    ),
+    pytest.param(
+        {"deploymentWindow": {"cron": "* * 8-16 ? * FUNDAY", "timeZone": "UTC"}},
+        "deploymentWindow.cron",
+        "'FUNDAY' is out of range in day-of-week",
+        id="bad-day",
+    ),
     pytest.param({"approval": "sometimes"}, "approval", "not always, iam-changes or never", id="approval"),
     pytest.param({"approval": "never"}, "approval", "without any approval", id="never-in-prod"),
-    pytest.param({"approvalOverride": "OPS-1"}, "approvalOverride", "only read with approval: never", id="stray-override"),
-    pytest.param({"approval": "never", "approvalOverride": "no <way>"}, "approvalOverride", "becomes a tag",
-                 id="override-characters"),  # fmt: skip
+    pytest.param(
+        {"approvalOverride": "OPS-1"}, "approvalOverride", "only read with approval: never", id="stray-override"
+    ),
+    pytest.param(
+        {"approval": "never", "approvalOverride": "no <way>"},
+        "approvalOverride",
+        "becomes a tag",
+        id="override-characters",
+    ),
     pytest.param({"autoRetry": "yes"}, "autoRetry", "not true or false", id="retry"),
 ]
 
@@ -224,7 +270,11 @@ def test_the_sample_gates_approval_on_iam_changes(sample: StackResult) -> None:
                     "name": "IamChanges",
                     "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "VariableCheck", "version": "1"},
                     # NE false: only an explicit false from the Preview skips the approval.
-                    "configuration": {"Variable": "#{PreviewVariables.IAM_CHANGES}", "Operator": "NE", "Value": "false"},
+                    "configuration": {
+                        "Variable": "#{PreviewVariables.IAM_CHANGES}",
+                        "Operator": "NE",
+                        "Value": "false",
+                    },
                 }
             ],
         }
@@ -244,14 +294,22 @@ def test_the_sample_bakes_every_deploy_stage_on_its_regions_health(
     sample: StackResult, regional_results: dict[str, StackResult]
 ) -> None:
     health = {r.exports["region"]: r.exports["healthAlarmName"] for r in regional_results.values()}
-    expected = {"DeployPrimary": ([HOME], "30"), "DeployWave1": (["eu-west-1"], "60"), "DeployWave2": (["ap-southeast-2"], "60")}
+    expected = {
+        "DeployPrimary": ([HOME], "30"),
+        "DeployWave1": (["eu-west-1"], "60"),
+        "DeployWave2": (["ap-southeast-2"], "60"),
+    }
     for name, (regions, wait) in expected.items():
         bake = conditions(stage(sample, name))["onSuccess"]
         assert bake["result"] == "ROLLBACK"
         assert [r["region"] for r in bake["rules"]] == regions
         for rule in bake["rules"]:
             assert rule["ruleTypeId"]["provider"] == "CloudWatchAlarm"
-            assert rule["configuration"] == {"AlarmName": health[rule["region"]], "AlarmStates": "ALARM", "WaitTime": wait}
+            assert rule["configuration"] == {
+                "AlarmName": health[rule["region"]],
+                "AlarmStates": "ALARM",
+                "WaitTime": wait,
+            }
             assert delivery.RULE_NAME_PATTERN.match(rule["name"])
 
 
@@ -366,7 +424,9 @@ def test_twenty_regions_in_four_waves_stay_within_every_limit(tmp_path: Path) ->
     assert [s["name"] for s in deploys] == ["DeployPrimary", "DeployWave1", "DeployWave2", "DeployWave3", "DeployWave4"]
     deployed = [a["region"] for s in deploys for a in s["actions"] if a["category"] == "Build"]
     assert sorted(deployed) == sorted([HOME, *secondaries]) and len(deployed) == 20
-    health = {r.exports["region"]: r.exports["healthAlarmName"] for r in results.values() if "healthAlarmName" in r.exports}
+    health = {
+        r.exports["region"]: r.exports["healthAlarmName"] for r in results.values() if "healthAlarmName" in r.exports
+    }
     for item in stages(result):
         assert len(item["actions"]) <= layout.MAX_ACTIONS_PER_STAGE
         for kind in ("beforeEntry", "onSuccess", "onFailure"):

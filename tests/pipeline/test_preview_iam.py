@@ -35,7 +35,11 @@ def test_a_role_policy_update_is_an_iam_change_and_a_code_update_is_not() -> Non
     result = report("regionflow-role-policy-update.json", "regionflow-secondary/prod-eu-west-1")
     assert result.changes == 2  # the same step is no change
     (change,) = result.iam
-    assert (change.op, change.type, change.name) == ("update", "aws:iam/rolePolicy:RolePolicy", "deploy-logger-role-policy")
+    assert (change.op, change.type, change.name) == (
+        "update",
+        "aws:iam/rolePolicy:RolePolicy",
+        "deploy-logger-role-policy",
+    )
     assert change.reason == "changes policy"
     assert "regionflow-secondary/prod-eu-west-1: update aws:iam/rolePolicy:RolePolicy" in change.line()
 

@@ -476,7 +476,8 @@ def _rule(name: str, provider: str, **configuration: str) -> dict[str, Any]:
 
 
 def _health(region: str, wait: str = "60") -> dict[str, Any]:
-    return {**_rule(f"Health-{region}", "CloudWatchAlarm", AlarmName=f"{region}-health", WaitTime=wait), "region": region}
+    rule = _rule(f"Health-{region}", "CloudWatchAlarm", AlarmName=f"{region}-health", WaitTime=wait)
+    return {**rule, "region": region}
 
 
 def _gated(**tags: str) -> dict[str, Any]:
@@ -484,7 +485,8 @@ def _gated(**tags: str) -> dict[str, Any]:
     props = _pipeline(tags=dict(tags))
     stages = {s["name"]: s for s in props["stages"]}
     stages["Preview"]["onFailure"] = {"result": "RETRY", "retryConfiguration": {"retryMode": "FAILED_ACTIONS"}}
-    gate = _rule("IamChanges", "VariableCheck", Variable="#{PreviewVariables.IAM_CHANGES}", Operator="NE", Value="false")
+    variable = "#{PreviewVariables.IAM_CHANGES}"
+    gate = _rule("IamChanges", "VariableCheck", Variable=variable, Operator="NE", Value="false")
     stages["Approve"]["beforeEntry"] = {"condition": {"result": "SKIP", "rules": [gate]}}
     window = _rule("DeploymentWindow", "DeploymentWindow", Cron="* * 8-16 ? * MON-FRI", TimeZone="UTC")
     for name, region in (("DeployPrimary", "us-east-1"), ("DeploySecondaries", "eu-west-1")):
@@ -615,7 +617,8 @@ def test_no_approval_in_prod_needs_an_override_reason() -> None:
 def test_no_approval_elsewhere_must_be_a_visible_choice() -> None:
     (found,) = violations("pipeline-manual-approval", [_without_approval(Environment="dev")])
     assert "DeliveryApproval=never" in found.message
-    assert violations("pipeline-manual-approval", [_without_approval(Environment="dev", DeliveryApproval="never")]) == []
+    chosen = _without_approval(Environment="dev", DeliveryApproval="never")
+    assert violations("pipeline-manual-approval", [chosen]) == []
 
 
 def _boundary_setup(attach: bool) -> list[RecordedResource]:

@@ -527,8 +527,9 @@ def _pipeline_stage_conditions(props: Mapping[str, Any]) -> Iterable[str]:
             condition = _condition(stage, kind)
             if condition is not None:
                 yield from _condition_problems(name, kind, condition)
-        on_failure = stage.get("onFailure") if isinstance(stage.get("onFailure"), Mapping) else {}
-        retry = isinstance(on_failure, Mapping) and on_failure.get("retryConfiguration")
+        raw_on_failure = stage.get("onFailure")
+        on_failure: Mapping[str, Any] = raw_on_failure if isinstance(raw_on_failure, Mapping) else {}
+        retry = on_failure.get("retryConfiguration")
         if retry and _condition(stage, "onFailure") is not None:
             yield f"stage {name} retries automatically and has an onFailure condition; AWS allows only one of them"
         if retry and on_failure.get("result") != "RETRY":
@@ -565,7 +566,8 @@ def _pipeline_bake(props: Mapping[str, Any]) -> Iterable[str]:
         watched = {str(r.get("region") or "") for r in alarms}
         unwatched = sorted(_deploy_regions(stage) - watched)
         if unwatched:
-            yield f"deploy stage {name} bakes without watching {', '.join(r or 'the pipeline region' for r in unwatched)}"
+            missing = ", ".join(r or "the pipeline region" for r in unwatched)
+            yield f"deploy stage {name} bakes without watching {missing}"
         for rule in alarms:
             wait = str(_get(rule, "configuration", "WaitTime") or "")
             if not wait.isdigit() or int(wait) < 1:
