@@ -1,10 +1,12 @@
 """RegionflowPipeline: the CodePipeline V2 that carries a commit to every region with ``pulumi up``.
 
-Stages (see :mod:`regionflow.components.pipeline.layout` and docs/pipeline.md):
-Source -> Build -> Preview -> SecurityScan -> [UpdatePipeline] -> Approval -> DeployPrimary ->
-DeploySecondaries (one wave per 25 regions). Each secondary deploys in its own region (the action's
-``region``) from that region's artifact store, all with the same run order so they run in parallel,
-then its region's logger records the deployment.
+Stages (see :mod:`regionflow.components.pipeline.layout`, docs/pipeline.md and docs/delivery.md):
+Source -> Build -> Preview -> SecurityScan -> [UpdatePipeline] -> [Approval] -> DeployPrimary ->
+the waves (``DeploySecondaries`` without the ``waves`` key, one stage per 25 regions; else ``DeployWave<n>``).
+Each secondary deploys in its own region (the action's ``region``) from that region's artifact store, all of a
+wave with the same run order so they run in parallel, then its region's logger records the deployment. The
+stage conditions (IAM gate, deployment window, alarm-gated bakes) and retries come from
+:mod:`regionflow.delivery`.
 
 The component owns the pipeline role, the source connection, and every CodeBuild project of the
 pipeline (one role each). The boundary, the topic and the regional stacks' outputs come in.
