@@ -19,7 +19,8 @@ What the real tools do, and where that is written down:
 * ``pulumi up --non-interactive`` needs ``--yes`` (or ``--skip-preview``) to proceed.
 * ``pulumi preview --json`` writes a ``PreviewDigest`` to stdout and nothing else there (pulumi/pulumi
   sdk/go/common/display/json.go; PR pulumi/pulumi#2658 sends progress to stderr). The stand-in prints the digest
-  ``$STANDIN_CONFIG`` names for the stack (``preview_json``), by default one of an unchanged stack.
+  ``$STANDIN_CONFIG`` names for the stack (``preview_json``), by default one of an unchanged stack. ``--json``
+  and ``--output`` are mutually exclusive (PR pulumi/pulumi#22927, ``MarkFlagsMutuallyExclusive("json", "output")``).
 * A self-managed stack is ``organization/<project>/<stack>``, and its config is ``Pulumi.<stack>.yaml``
   beside the project's ``Pulumi.yaml``.
 """
@@ -36,10 +37,12 @@ from typing import Any, NoReturn
 
 VIOLATION_EXIT = 97
 # Pulumi flags that take a value (pulumi --help, pulumi preview/up --help).
-PULUMI_VALUE_FLAGS = {"--cwd", "-C", "--stack", "-s", "--policy-pack", "--secrets-provider", "--message", "-m"}
+PULUMI_VALUE_FLAGS = {
+    "--cwd", "-C", "--stack", "-s", "--policy-pack", "--secrets-provider", "--message", "-m", "--output",
+}
 PULUMI_COMMAND_FLAGS: dict[str, set[str]] = {
     "preview": {"--cwd", "-C", "--stack", "-s", "--policy-pack", "--non-interactive", "--diff", "--suppress-outputs",
-                "--refresh", "--expect-no-changes", "--json"},
+                "--refresh", "--expect-no-changes", "--json", "--output"},
     "up": {"--cwd", "-C", "--stack", "-s", "--policy-pack", "--non-interactive", "--diff", "--suppress-outputs",
            "--yes", "-y", "--skip-preview", "--refresh"},
     "install": {"--cwd", "-C"},
@@ -209,6 +212,8 @@ def pulumi(argv: list[str]) -> None:
             _violation(f"--policy-pack {pack}: no PulumiPolicy.yaml at {pack_dir} (resolved from {effective})")
         if not (pack_dir / "venv" / "bin" / "python").is_file():
             _violation(f"--policy-pack {pack}: {pack_dir}/venv doesn't appear to be a virtual environment")
+    if command == "preview" and {"--json", "--output"} <= flags:
+        _violation("pulumi preview: --json and --output cannot be used together")
     if command == "up" and "--non-interactive" in flags and not flags & {"--yes", "-y", "--skip-preview"}:
         _violation("pulumi up --non-interactive needs --yes or --skip-preview")
     _injected_failure("pulumi", argv)

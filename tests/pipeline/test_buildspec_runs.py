@@ -244,6 +244,21 @@ def test_preview_exports_true_when_one_stack_changes_a_role_policy(
     ) in result.output
 
 
+def test_the_stand_in_refuses_json_with_output_as_the_cli_does(source: Path, tmp_path: Path) -> None:
+    """`--json` and `--output` are mutually exclusive flags of `pulumi preview` (PR pulumi/pulumi#22927)."""
+    spec = (
+        "version: 0.2\nphases:\n  build:\n    commands:\n"
+        "      - curl -fsSL https://get.pulumi.com -o /tmp/i.sh && sh /tmp/i.sh --version 3.272.0\n"
+        '      - export PATH="$HOME/.pulumi/bin:$PATH"; pulumi login "s3://b?region=us-east-1"\n'
+        '      - export PATH="$HOME/.pulumi/bin:$PATH"; pulumi install --cwd stacks/primary\n'
+        '      - export PATH="$HOME/.pulumi/bin:$PATH"; pulumi preview --cwd stacks/primary --stack prod --json'
+        " --output json\n"
+    )
+    result = run_buildspec(spec, {}, source=source, tmp_path=tmp_path)
+    assert result.exit_code != 0
+    assert any("--json and --output cannot be used together" in v for v in result.violations)
+
+
 def test_preview_fails_when_a_digest_cannot_be_read(
     projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path
 ) -> None:

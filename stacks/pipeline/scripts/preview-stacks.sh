@@ -5,7 +5,8 @@
 # a deploy (pulumi/pulumi pkg/backend/diy/backend.go: Preview runs without b.Lock).
 #
 # Each preview writes its `--json` digest (pulumi/pulumi sdk/go/common/display/json.go PreviewDigest; the JSON
-# goes to stdout, progress to stderr, PR pulumi/pulumi#2658). `python3 -m regionflow.preview_iam` reads them all
+# goes to stdout, progress to stderr, PR pulumi/pulumi#2658; --suppress-outputs leaves the stack outputs out of it,
+# PR pulumi/pulumi#2771). `python3 -m regionflow.preview_iam` reads them all
 # and writes true or false to IAM_CHANGES_FILE: whether any stack would create, change or delete an IAM resource
 # or a resource policy. buildspecs/preview.yml exports it as IAM_CHANGES, the Approval stage's condition reads it
 # (regionflow.delivery). The digest leaves out policy-violation events, so a failed preview is run once more
