@@ -20,6 +20,7 @@ from pipeline_support import (
     run_repository,
     stage,
     stages,
+    without_delivery,
 )
 
 from regionflow.components.pipeline import layout
@@ -75,12 +76,6 @@ def test_adding_a_secondary_adds_one_action_store_project_and_its_permissions(
         new_project.outputs["arn"],
     }  # the bakes read every region's health alarm through one pattern (test_delivery.py)
     assert pipeline_resources(baseline) <= pipeline_resources(grown)
-
-
-def without_delivery(config: dict[str, Any]) -> None:
-    """Today's layout: no waves, no bakes, no window (the delivery keys' defaults)."""
-    for key in ("waves", "bakeMinutes", "primaryBakeMinutes", "deploymentWindow"):
-        config.pop(f"regionflow-pipeline:{key}", None)
 
 
 def test_twenty_secondary_regions_stay_within_codepipeline_quotas(tmp_path: Path) -> None:

@@ -543,7 +543,7 @@ MONITORING_SPECS: tuple[ResourceSpec, ...] = (
         delete=(c("DeleteAlarms", "cloudwatch:DeleteAlarms"),),
     ),
     ResourceSpec(
-        # The region's health (components/health.py). composite_alarm.go (read at 050ac11163cab8cdae5936a7f40b0e528ff780df):
+        # The region's health (components/health.py). composite_alarm.go (SOURCES_READ has the commit):
         # create and update are PutCompositeAlarm with the tags in the request (TagResource afterwards only in
         # partitions without tag-on-create); the read is DescribeAlarms (AlarmTypes CompositeAlarm) plus the
         # transparent tag read; delete is DeleteAlarms.
