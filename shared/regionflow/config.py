@@ -44,6 +44,7 @@ REGIONAL_LONGEST_NAMES: dict[NameKind, str] = {
     NameKind.SQS_QUEUE: "deploy-logger-dlq",
     NameKind.DYNAMODB_TABLE: "deploy-logger-idempotency",
     NameKind.EVENT_RULE: "pipeline-failures",
+    NameKind.CLOUDWATCH_ALARM: "logger-throttles",  # regionflow.delivery.HEALTH_LONGEST_NAMES
 }
 
 StackKind = Literal["primary", "secondary"]
@@ -333,6 +334,8 @@ class RegionalConfig:
     logger_memory_mb: int
     logger_timeout_seconds: int
     powertools_layer_version: int | None
+    # Alarms of the region owner's services that are part of the region's health (regionflow.delivery).
+    health_alarm_names: tuple[str, ...] = ()
 
     @property
     def namer(self) -> Namer:
@@ -382,6 +385,10 @@ def load_regional_config(
     name_prefix = reader.name_prefix(environment, region, REGIONAL_LONGEST_NAMES)
     owner, cost_center = reader.owner_and_cost_center()
     layer_raw = reader.raw("powertoolsLayerVersion")
+    # Imported here: regionflow.delivery builds on this module.
+    from regionflow.delivery import load_health_alarm_names
+
+    health_alarm_names = load_health_alarm_names(reader, Namer(name_prefix, environment, region))
     return RegionalConfig(
         project=project,
         stack=stack,
@@ -405,6 +412,7 @@ def load_regional_config(
         powertools_layer_version=None
         if layer_raw is None
         else reader.integer("powertoolsLayerVersion", 0, minimum=1, maximum=1000),
+        health_alarm_names=health_alarm_names,
     )
 
 

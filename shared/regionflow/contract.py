@@ -23,6 +23,9 @@ LOGGER_DLQ_ARN = "loggerDlqArn"
 NOTIFICATION_TOPIC_ARN = "notificationTopicArn"
 NAME_PREFIX = "namePrefix"
 ENVIRONMENT = "environment"
+# The region's health: the composite alarm the pipeline's bakes watch (components/health.py).
+HEALTH_ALARM_NAME = "healthAlarmName"
+HEALTH_ALARM_ARN = "healthAlarmArn"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class RegionalOutputs:
     notification_topic_arn: pulumi.Input[str]
     name_prefix: pulumi.Input[str]
     environment: pulumi.Input[str]
+    health_alarm_name: pulumi.Input[str]
+    health_alarm_arn: pulumi.Input[str]
 
 
 # Field name -> exported output name, in the order above.
@@ -57,6 +62,8 @@ OUTPUT_NAMES: dict[str, str] = {
     "notification_topic_arn": NOTIFICATION_TOPIC_ARN,
     "name_prefix": NAME_PREFIX,
     "environment": ENVIRONMENT,
+    "health_alarm_name": HEALTH_ALARM_NAME,
+    "health_alarm_arn": HEALTH_ALARM_ARN,
 }
 REGIONAL_OUTPUTS: tuple[str, ...] = tuple(OUTPUT_NAMES.values())
 

@@ -34,6 +34,7 @@ from regionflow.config import (
     pulumi_config_getter,
     pulumi_secret_check,
 )
+from regionflow.delivery import DeliveryConfig, load_delivery_config
 from regionflow.naming import NameKind, Namer
 from regionflow.offline.discovery import ORGANIZATION, discover_stacks
 from regionflow.regions import SUPPORTED_REGIONS, closest_regions
@@ -131,6 +132,8 @@ class PipelineConfig:
     notification_email: pulumi.Input[str] | None  # an Output marked secret when the value is `secure:`
     log_retention_days: int
     repo_root: Path
+    # Waves, bakes, deployment window, approval gate and retries (regionflow.delivery, docs/delivery.md).
+    delivery: DeliveryConfig
 
     @property
     def namer(self) -> Namer:
@@ -491,6 +494,9 @@ def load_pipeline_config(
         # Deployment and build logs are audit records: a year by default.
         log_retention_days=reader.choice("logRetentionDays", DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS),
         repo_root=repo_root,
+        delivery=load_delivery_config(
+            reader, environment=environment, home=region, secondaries=[s.region for s in secondaries]
+        ),
     )
 
 

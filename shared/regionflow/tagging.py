@@ -28,6 +28,7 @@ TAGGABLE_TYPES: frozenset[str] = frozenset(
         "aws:cloudwatch/eventRule:EventRule",
         "aws:cloudwatch/logGroup:LogGroup",
         "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:cloudwatch/compositeAlarm:CompositeAlarm",
         "aws:codebuild/project:Project",
         "aws:codepipeline/pipeline:Pipeline",
         "aws:codestarconnections/connection:Connection",

@@ -109,9 +109,10 @@ def test_every_taggable_regional_resource_carries_the_required_tags(regional_res
                 assert tags["Stack"] == label
                 assert tags["ManagedBy"] == "pulumi"
                 checked += 1
-    # 8 taggable resources per regional stack: key, bucket, log group, queue, topic, table, role, function;
-    # the primary also routes the pipeline's failures with an EventBridge rule.
-    assert checked == 8 * len(regional_results) + 1
+    # 12 taggable resources per regional stack: key, bucket, log group, queue, topic, table, role, function, and
+    # the health's three metric alarms and composite alarm; the primary also routes the pipeline's failures with
+    # an EventBridge rule.
+    assert checked == 12 * len(regional_results) + 1
 
 
 def test_missing_tags_names_absent_and_empty_keys() -> None:

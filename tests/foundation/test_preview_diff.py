@@ -111,12 +111,12 @@ def test_a_removed_region_deletes_its_resources_and_its_manifest(tmp_path: Path,
     assert "Removed the manifest of a stack that no longer exists: " in output
     assert not (out_dir / "regionflow-secondary.prod-ap-southeast-2.json").exists()
     retired = output.split("no longer exists (its file was removed):")[1].split("\n\n")[0]
-    assert retired.count("(delete)") == 22  # every resource of the retired region
+    assert retired.count("(delete)") == 27  # every resource of the retired region (its health alarms too)
     pipeline = output.split("Previewing regionflow-pipeline/prod")[1].split("\nResources:")[0]
     pipeline_deletes = pipeline.count("(delete)")
     assert " -  aws:codebuild/project:Project  " in pipeline and pipeline_deletes >= 1  # the region's deploy project
     totals = output.split("Resources (compared")[1]
-    assert f"    - {22 + pipeline_deletes} to delete\n" in totals
+    assert f"    - {27 + pipeline_deletes} to delete\n" in totals
 
 
 def test_a_changed_name_prefix_forces_replacement(tmp_path: Path, baseline: tuple[Path, Path]) -> None:
@@ -160,7 +160,9 @@ def test_pipeline_stages_and_mermaid_diagram(tmp_path: Path, baseline: tuple[Pat
     assert [row[:3] for row in rows if row[0] == "1"] == [["1", "eu-west-1", "1"]] or len(rows) == 2
     diagram = (tmp_path / "out" / "pipeline.mmd").read_text()
     assert diagram.startswith("flowchart LR\n")
-    assert 'subgraph rflow_prod_use1_pipeline_DeploySecondaries["DeploySecondaries (wave 1)"]' in diagram
+    # The sample's waves (docs/delivery.md), each with its window and bake.
+    assert 'subgraph rflow_prod_use1_pipeline_DeployWave1["DeployWave1 (wave 1)<br/>window, bake 60 min"]' in diagram
+    assert '["Approval<br/>skipped unless IAM changes"]' in diagram
     assert '["eu-west-1"]' in diagram and '["ap-southeast-2"]' in diagram
     assert '(["regionflow-primary/prod"]) -.->|StackReference|' in diagram
     comment = (tmp_path / "comment.md").read_text()
@@ -179,7 +181,13 @@ def test_json_is_one_document(tmp_path: Path, baseline: tuple[Path, Path]) -> No
     assert document["changeSummary"] == {"same": same, "read": reads}
     [pipeline] = document["pipelines"]
     waves = [s["wave"] for s in pipeline["stages"]]
-    assert waves[-1] == 1 and waves[:-1] == [None] * (len(waves) - 1)
+    assert waves[-2:] == [1, 2] and waves[:-2] == [None] * (len(waves) - 2)
+    conditions = {s["name"]: s["conditions"] for s in pipeline["stages"]}
+    assert conditions["DeployWave2"] == [
+        "beforeEntry: DeploymentWindow '* * 8-16 ? * MON-THU' America/New_York -> FAIL",
+        "onSuccess: CloudWatchAlarm rflow-prod-apse2-health in ap-southeast-2 wait 60 min -> ROLLBACK",
+    ]
+    assert conditions["Preview"] == ["onFailure: RETRY (FAILED_ACTIONS)"]
 
 
 def test_property_changes_look_inside_json_documents() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from iamcheck_support import check, documents_of
-from pipeline_support import add_secondary, copy_tree, edit_pipeline_config, run_repository
+from pipeline_support import add_secondary, copy_tree, edit_pipeline_config, run_repository, without_delivery
 
 from regionflow.iamcheck.jobs import JobBuilder, pipeline_backend
 from regionflow.iamcheck.model import Manifests
@@ -23,7 +23,11 @@ def tree_with(tmp_path: Path, secondaries: int) -> Path:
     root = copy_tree(tmp_path)
     for stack_file in (root / "stacks" / "secondary").glob("Pulumi.*.yaml"):
         stack_file.unlink()
-    edit_pipeline_config(root, lambda config: config.__setitem__("regionflow-pipeline:secondaryStacks", []))
+    def change(config: dict[str, Any]) -> None:
+        without_delivery(config)  # the sample's waves name its regions; baked waves hold at most 5 regions
+        config["regionflow-pipeline:secondaryStacks"] = []
+
+    edit_pipeline_config(root, change)
     for region in [r for r in SUPPORTED_REGIONS if r != HOME][:secondaries]:
         add_secondary(root, region)
     return root

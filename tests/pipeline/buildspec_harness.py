@@ -48,6 +48,9 @@ class BuildRun:
     output: str
     calls: list[Call] = field(default_factory=list)
     failed_phase: str | None = None
+    # env/exported-variables as the build's shell held them after the last phase that set them (CodeBuild
+    # exports them when the build ends; API reference ExportedEnvironmentVariable).
+    exported: dict[str, str] = field(default_factory=dict)
 
     def of(self, tool: str, *words: str) -> list[Call]:
         """The calls of ``tool`` whose leading arguments are ``words``."""
@@ -136,12 +139,20 @@ def run_buildspec(
     output: list[str] = []
     exit_code = 0
     failed_phase = None
+    exported_names = [str(n) for n in ((spec.get("env") or {}).get("exported-variables") or [])]
+    exported_file = tmp_path / "exported.txt"
+    exported_file.write_text("")
+    # Appended to each phase: record the exported variables the phase's shell holds when it ends.
+    record = "".join(
+        f'if [ -n "${{{name}+set}}" ]; then printf "%s=%s\\n" {name} "${{{name}}}" >> "{exported_file}"; fi\n'
+        for name in exported_names
+    )
     for phase in PHASES:
         commands = ((spec.get("phases") or {}).get(phase) or {}).get("commands") or []
         if not commands:
             continue
         completed = subprocess.run(
-            ["bash", "-e", "-c", "\n".join(commands)],
+            ["bash", "-e", "-c", "\n".join(commands) + "\n" + record],
             cwd=source,
             env=env,
             capture_output=True,
@@ -153,7 +164,8 @@ def run_buildspec(
             exit_code, failed_phase = completed.returncode, phase
             break
     calls = [Call(**json.loads(line)) for line in log.read_text().splitlines() if line]
-    return BuildRun(exit_code, "".join(output), calls, failed_phase)
+    exported = dict(line.split("=", 1) for line in exported_file.read_text().splitlines() if "=" in line)
+    return BuildRun(exit_code, "".join(output), calls, failed_phase, exported)
 
 
 def project_environment(project_inputs: Mapping[str, Any]) -> dict[str, str]:

@@ -45,6 +45,15 @@ def edit_pipeline_config(root: Path, change: Callable[[dict[str, Any]], None]) -
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
+DELIVERY_KEYS = ("waves", "bakeMinutes", "primaryBakeMinutes", "deploymentWindow")
+
+
+def without_delivery(config: dict[str, Any]) -> None:
+    """Today's layout: no waves, no bakes, no window (the delivery keys' defaults, docs/delivery.md)."""
+    for key in DELIVERY_KEYS:
+        config.pop(f"regionflow-pipeline:{key}", None)
+
+
 def add_secondary(root: Path, region: str) -> str:
     """Add stacks/secondary/Pulumi.prod-<region>.yaml and list it in the pipeline's config."""
     stack = f"prod-{region}"

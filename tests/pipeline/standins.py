@@ -17,6 +17,10 @@ What the real tools do, and where that is written down:
   analyzer shim refuses to start otherwise (pulumi/pulumi sdk/python/dist/pulumi-analyzer-policy-python);
   ``pulumi install`` in the pack's folder creates it (pulumi/pulumi#16437).
 * ``pulumi up --non-interactive`` needs ``--yes`` (or ``--skip-preview``) to proceed.
+* ``pulumi preview --json`` writes a ``PreviewDigest`` to stdout and nothing else there (pulumi/pulumi
+  sdk/go/common/display/json.go; PR pulumi/pulumi#2658 sends progress to stderr). The stand-in prints the digest
+  ``$STANDIN_CONFIG`` names for the stack (``preview_json``), by default one of an unchanged stack. ``--json``
+  and ``--output`` are mutually exclusive (PR pulumi/pulumi#22927, ``MarkFlagsMutuallyExclusive("json", "output")``).
 * A self-managed stack is ``organization/<project>/<stack>``, and its config is ``Pulumi.<stack>.yaml``
   beside the project's ``Pulumi.yaml``.
 """
@@ -33,10 +37,12 @@ from typing import Any, NoReturn
 
 VIOLATION_EXIT = 97
 # Pulumi flags that take a value (pulumi --help, pulumi preview/up --help).
-PULUMI_VALUE_FLAGS = {"--cwd", "-C", "--stack", "-s", "--policy-pack", "--secrets-provider", "--message", "-m"}
+PULUMI_VALUE_FLAGS = {
+    "--cwd", "-C", "--stack", "-s", "--policy-pack", "--secrets-provider", "--message", "-m", "--output",
+}
 PULUMI_COMMAND_FLAGS: dict[str, set[str]] = {
     "preview": {"--cwd", "-C", "--stack", "-s", "--policy-pack", "--non-interactive", "--diff", "--suppress-outputs",
-                "--refresh", "--expect-no-changes", "--json"},
+                "--refresh", "--expect-no-changes", "--json", "--output"},
     "up": {"--cwd", "-C", "--stack", "-s", "--policy-pack", "--non-interactive", "--diff", "--suppress-outputs",
            "--yes", "-y", "--skip-preview", "--refresh"},
     "install": {"--cwd", "-C"},
@@ -54,8 +60,9 @@ def _violation(message: str) -> NoReturn:
 
 
 def _config() -> dict[str, Any]:
-    """``{"fail": [{"tool": "pulumi", "args": ["preview", "prod-eu-west-1"], "exit": 1, "stderr": "..."}],
-    "aws_lock_counts": ["1", "0"]}``: a failure applies to the first call whose argv holds every string."""
+    """``{"fail": [{"tool": "pulumi", "args": ["preview", "prod-eu-west-1"], "exit": 1, "stderr": "...",
+    "times": 1}], "aws_lock_counts": ["1", "0"], "preview_json": [{"args": ["prod-eu-west-1"], "file": "..."}]}``:
+    a failure applies to every call whose argv holds each string (to the first ``times`` of them, if given)."""
     path = os.environ.get("STANDIN_CONFIG")
     return json.loads(Path(path).read_text()) if path else {}
 
@@ -66,11 +73,32 @@ def _record(tool: str, argv: list[str], effective: Path | None = None) -> None:
         log.write(json.dumps(entry) + "\n")
 
 
+def _matches(parts: list[str], argv: list[str]) -> bool:
+    return all(any(part in arg for arg in argv) for part in parts)
+
+
 def _injected_failure(tool: str, argv: list[str]) -> None:
-    for rule in _config().get("fail", []):
-        if rule["tool"] == tool and all(any(part in arg for arg in argv) for part in rule.get("args", [])):
+    for number, rule in enumerate(_config().get("fail", [])):
+        if rule["tool"] == tool and _matches(rule.get("args", []), argv):
+            if "times" in rule:
+                counter = Path(os.environ["HOME"]) / f".standin-failures-{number}"
+                used = int(counter.read_text()) if counter.exists() else 0
+                if used >= int(rule["times"]):
+                    continue
+                counter.write_text(str(used + 1))
             print(rule.get("stderr", f"{tool}: injected failure"), file=sys.stderr)
             sys.exit(int(rule.get("exit", 1)))
+
+
+def _preview_digest(stack: str, argv: list[str]) -> str:
+    """The ``--json`` output for one stack: a configured sample, else an unchanged stack."""
+    for sample in _config().get("preview_json", []):
+        if _matches(sample.get("args", []), argv):
+            return Path(sample["file"]).read_text()
+    name = stack.rsplit("/", 1)[-1]
+    urn = f"urn:pulumi:{name}::standin::pulumi:pulumi:Stack::standin-{name}"
+    step = {"op": "same", "urn": urn, "newState": {"urn": urn, "custom": False, "type": "pulumi:pulumi:Stack"}}
+    return json.dumps({"steps": [step], "changeSummary": {"same": 1}}, indent=4)
 
 
 # -- pulumi ----------------------------------------------------------------------------------------
@@ -184,10 +212,13 @@ def pulumi(argv: list[str]) -> None:
             _violation(f"--policy-pack {pack}: no PulumiPolicy.yaml at {pack_dir} (resolved from {effective})")
         if not (pack_dir / "venv" / "bin" / "python").is_file():
             _violation(f"--policy-pack {pack}: {pack_dir}/venv doesn't appear to be a virtual environment")
+    if command == "preview" and {"--json", "--output"} <= flags:
+        _violation("pulumi preview: --json and --output cannot be used together")
     if command == "up" and "--non-interactive" in flags and not flags & {"--yes", "-y", "--skip-preview"}:
         _violation("pulumi up --non-interactive needs --yes or --skip-preview")
     _injected_failure("pulumi", argv)
-
+    if command == "preview" and "--json" in flags:
+        sys.stdout.write(_preview_digest(stack, argv))
 
 # -- curl and the get.pulumi.com installer -----------------------------------------------------------
 

@@ -23,6 +23,7 @@ from regionflow.components.pipeline import layout
 from regionflow.offline.runner import StackResult
 
 PACK = "shared/regionflow/policies/pack"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "preview-json"
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +140,14 @@ def test_preview_previews_every_stack_then_fails_naming_the_failed_one(
     result = run(projects["preview"], source, tmp_path, config={"fail": [failure]})
     assert result.exit_code == 1 and result.failed_phase == "build"
     entries = project_environment(projects["preview"])["PREVIEW_STACKS"].split()
-    assert len(result.of("pulumi", "preview")) == len(entries)
+    previews = result.of("pulumi", "preview")
+    assert len([c for c in previews if "--json" in c.argv]) == len(entries)
+    # The JSON digest omits policy events, so only the failed stack is previewed again, readable.
+    (again,) = [c for c in previews if "--json" not in c.argv]
+    assert "prod-eu-west-1" in again.argv[again.argv.index("--stack") + 1] and "--diff" in again.argv
     assert "preview failed for: organization/regionflow-secondary/prod-eu-west-1" in result.output
+    # Nothing is exported: the Approval stage's VariableCheck (NE false) keeps the approval.
+    assert result.exported == {}
 
 
 def test_deploy_runs_up_of_its_stack_and_writes_no_config(
@@ -193,10 +200,87 @@ def test_deploy_refuses_a_stack_file_without_the_configured_secrets_provider(
     assert "pulumi stack change-secrets-provider" in result.output
 
 
-def test_a_failed_up_fails_the_build(projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path) -> None:
-    failure = {"tool": "pulumi", "args": ["up"], "exit": 255, "stderr": "error: update failed"}
-    result = run(projects["deploy@ap-southeast-2"], source, tmp_path, config={"fail": [failure]})
+def test_a_failed_up_fails_the_build_after_its_retry(
+    projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path
+) -> None:
+    """The deploy stage's onFailure is ROLLBACK, so the one retry happens inside the build (regionflow.delivery)."""
+    failure = {"tool": "pulumi", "args": ["up", "--yes"], "exit": 255, "stderr": "error: update failed"}
+    project = projects["deploy@ap-southeast-2"]
+    assert project_environment(project)["DEPLOY_ATTEMPTS"] == "2"
+    result = run(project, source, tmp_path, config={"fail": [failure]}, extra_env={"RETRY_PAUSE_SECONDS": "0"})
     assert result.exit_code == 255 and result.failed_phase == "build"
+    assert len(result.of("pulumi", "up")) == 2
+    assert "failed (attempt 2 of 2); the stage rolls back" in result.output
+
+
+def test_a_transient_up_failure_is_retried_once_and_the_build_succeeds(
+    projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path
+) -> None:
+    once = {"tool": "pulumi", "args": ["up", "--yes"], "exit": 255, "times": 1, "stderr": "error: cannot assume role"}
+    result = run(
+        projects["deploy@eu-west-1"], source, tmp_path, config={"fail": [once]}, extra_env={"RETRY_PAUSE_SECONDS": "0"}
+    )
+    assert result.exit_code == 0, result.output
+    assert len(result.of("pulumi", "up")) == 2
+    # Without autoRetry the project sets one attempt: the first failure fails the build.
+    single = run(
+        projects["deploy@eu-west-1"],
+        source,
+        tmp_path / "single",
+        config={"fail": [once]},
+        extra_env={"DEPLOY_ATTEMPTS": "1"},
+    )
+    assert single.exit_code == 255 and len(single.of("pulumi", "up")) == 1
+
+
+def test_preview_exports_iam_changes_false_when_no_stack_changes_iam(
+    projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path
+) -> None:
+    result = run(projects["preview"], source, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.exported == {"IAM_CHANGES": "false"}
+    assert "IAM_CHANGES=false (0 IAM change(s) in 4 stack(s))" in result.output
+    # Every stack is previewed with the policy pack and --json (the digest goes to stdout).
+    assert all("--json" in c.argv and "--policy-pack" in c.argv for c in result.of("pulumi", "preview"))
+
+
+def test_preview_exports_true_when_one_stack_changes_a_role_policy(
+    projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path
+) -> None:
+    sample = {"args": ["prod-eu-west-1"], "file": str(FIXTURES / "regionflow-role-policy-update.json")}
+    result = run(projects["preview"], source, tmp_path, config={"preview_json": [sample]})
+    assert result.exit_code == 0, result.output
+    assert result.exported == {"IAM_CHANGES": "true"}
+    assert (
+        "IAM organization/regionflow-secondary/prod-eu-west-1: update aws:iam/rolePolicy:RolePolicy "
+        "deploy-logger-role-policy (changes policy)"
+    ) in result.output
+
+
+def test_the_stand_in_refuses_json_with_output_as_the_cli_does(source: Path, tmp_path: Path) -> None:
+    """`--json` and `--output` are mutually exclusive flags of `pulumi preview` (PR pulumi/pulumi#22927)."""
+    spec = (
+        "version: 0.2\nphases:\n  build:\n    commands:\n"
+        "      - curl -fsSL https://get.pulumi.com -o /tmp/i.sh && sh /tmp/i.sh --version 3.272.0\n"
+        '      - export PATH="$HOME/.pulumi/bin:$PATH"; pulumi login "s3://b?region=us-east-1"\n'
+        '      - export PATH="$HOME/.pulumi/bin:$PATH"; pulumi install --cwd stacks/primary\n'
+        '      - export PATH="$HOME/.pulumi/bin:$PATH"; pulumi preview --cwd stacks/primary --stack prod --json'
+        " --output json\n"
+    )
+    result = run_buildspec(spec, {}, source=source, tmp_path=tmp_path)
+    assert result.exit_code != 0
+    assert any("--json and --output cannot be used together" in v for v in result.violations)
+
+
+def test_preview_fails_when_a_digest_cannot_be_read(
+    projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("Previewing update (prod):\n")
+    samples = [{"args": ["prod"], "file": str(broken)}]
+    result = run(projects["preview"], source, tmp_path, config={"preview_json": samples})
+    assert result.exit_code == 2 and result.exported == {}
+    assert "cannot be read: not JSON" in result.output
 
 
 def test_drift_previews_with_refresh_never_locks_and_reports_the_drifted_stack(

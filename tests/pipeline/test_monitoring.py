@@ -389,20 +389,9 @@ def test_alarms_watch_documented_metrics_in_their_own_region(result: StackResult
         expected.add(
             (build["region"], "AWS/CodeBuild", "FailedBuilds", json.dumps({"ProjectName": build["project_name"]}))
         )
-    for logger in spec["loggers"]:
-        function = json.dumps({"FunctionName": logger["function_name"]})
-        expected |= {
-            (logger["region"], "AWS/Lambda", "Errors", function),
-            (logger["region"], "AWS/Lambda", "Throttles", function),
-            (
-                logger["region"],
-                "AWS/SQS",
-                "ApproximateNumberOfMessagesVisible",
-                json.dumps({"QueueName": logger["dlq_arn"].rsplit(":", 1)[-1]}),
-            ),
-        }
+    # The loggers' alarms belong to the regional stacks (components/health.py): one owner per alarm.
     assert found == expected
-    assert len(alarms(result)) == 1 + len(spec["builds"]) + 3 * len(spec["loggers"]) == 16
+    assert len(alarms(result)) == 1 + len(spec["builds"]) == 7
     for alarm in alarms(result):
         namespace, metric = alarm.inputs["namespace"], alarm.inputs["metricName"]
         assert list(alarm.inputs["dimensions"]) == [DOCUMENTED_METRICS[(namespace, metric)]]
@@ -417,11 +406,12 @@ def test_alarm_names_carry_their_regions_base_and_a_name_safe_label(result: Stac
         assert re.fullmatch(rf"{Namer('rflow', 'prod', region).base}-[a-z0-9-]+", name), name
     assert names["rflow-prod-use1-securityscan-bandit-failed-builds"] == HOME
     assert names["rflow-prod-euw1-deploy-eu-west-1-failed-builds"] == "eu-west-1"
-    assert names["rflow-prod-apse2-deploy-logger-dlq-not-empty"] == "ap-southeast-2"
+    assert names["rflow-prod-apse2-deploy-ap-southeast-2-failed-builds"] == "ap-southeast-2"
 
 
-def test_queue_names_are_the_dlq_names_not_arns(result: StackResult) -> None:
-    queues = [a.inputs["dimensions"]["QueueName"] for a in alarms(result) if a.inputs["namespace"] == "AWS/SQS"]
+def test_the_dashboard_reads_the_dlq_depth_by_queue_name_not_arn(result: StackResult) -> None:
+    body = json.loads(one(result, "aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    queues = [m[3] for w in body["widgets"] for m in w["properties"]["metrics"] if m[0] == "AWS/SQS"]
     assert sorted(queues) == sorted(f"{Namer('rflow', 'prod', r).base}-deploy-logger-dlq" for r in (HOME, *SECONDARIES))
 
 
@@ -466,7 +456,11 @@ def test_regional_topics_and_keys_admit_the_alarms_that_notify_them(
         encrypt = statement(policy_of(artifact_key), "CloudWatchAlarmsEncrypt")
         assert sorted(as_list(encrypt["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey*"]
         regional_alarms = [a for a in alarms(result) if a.region == region]
-        assert len(regional_alarms) == 4  # its deploy build, logger errors, throttles and DLQ
+        assert len(regional_alarms) == 1  # its deploy build (the logger's alarms are the regional stack's own)
+        # The regional stack's own alarms, the composite health alarm included, notify the same topic.
+        regional_alarms += of_type(regional, "aws:cloudwatch/metricAlarm:MetricAlarm")
+        regional_alarms += of_type(regional, "aws:cloudwatch/compositeAlarm:CompositeAlarm")
+        assert len(regional_alarms) == 5
         for alarm in regional_alarms:
             for granted in (publish, encrypt):
                 assert fnmatch.fnmatchcase(alarm.outputs["arn"], granted["Condition"]["ArnLike"]["aws:SourceArn"])
@@ -581,7 +575,7 @@ def test_twenty_secondary_regions_get_their_alarms_in_region_and_a_dashboard_wit
     scaled = run_program(tmp_path, spec)
 
     found = alarms(scaled)
-    assert len(found) == 1 + len(BUILD_LABELS) + len(regions) + 3 * len(regions) == 88
+    assert len(found) == 1 + len(BUILD_LABELS) + len(regions) == 25
     assert {a.region for a in found} == set(regions)
     for alarm in found:
         assert ARN.match(alarm.inputs["alarmActions"][0])["region"] == alarm.region  # type: ignore[index]

@@ -20,6 +20,7 @@ from pipeline_support import (
     run_repository,
     stage,
     stages,
+    without_delivery,
 )
 
 from regionflow.components.pipeline import layout
@@ -73,12 +74,13 @@ def test_adding_a_secondary_adds_one_action_store_project_and_its_permissions(
         new_exports["artifactKeyArn"],
         new_exports["loggerFunctionArn"],
         new_project.outputs["arn"],
-    }
+    }  # the bakes read every region's health alarm through one pattern (test_delivery.py)
     assert pipeline_resources(baseline) <= pipeline_resources(grown)
 
 
 def test_twenty_secondary_regions_stay_within_codepipeline_quotas(tmp_path: Path) -> None:
     root = copy_tree(tmp_path)
+    edit_pipeline_config(root, without_delivery)
     taken = {"us-east-1", "eu-west-1", "ap-southeast-2"}
     for region in sorted(SUPPORTED_REGIONS - taken)[:18]:
         add_secondary(root, region)
@@ -144,6 +146,7 @@ def test_a_secondary_entry_with_the_wrong_region_fails_with_one_line(tmp_path: P
     root = copy_tree(tmp_path)
 
     def change(config: dict[str, Any]) -> None:
+        without_delivery(config)  # the sample's waves name eu-west-1
         for entry in config["regionflow-pipeline:secondaryStacks"]:
             if entry["region"] == "eu-west-1":
                 entry["region"] = "eu-north-1"

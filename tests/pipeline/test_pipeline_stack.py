@@ -69,9 +69,11 @@ def test_stage_order(pipeline: StackResult) -> None:
         "UpdatePipeline",
         "Approval",
         "DeployPrimary",
-        "DeploySecondaries",
+        # The sample's waves: [[eu-west-1]], then the regions no wave names (docs/delivery.md).
+        "DeployWave1",
+        "DeployWave2",
     ]
-    assert names == layout.stage_names(2, update_pipeline=True)
+    assert names[: -2] == layout.stage_names(0, update_pipeline=True)
 
 
 def test_v2_queued_with_push_trigger_filters(pipeline: StackResult) -> None:
@@ -111,11 +113,12 @@ def test_one_artifact_store_per_region_with_that_regions_key(
         assert store["encryptionKey"]["id"].startswith(f"arn:aws:kms:{region}:")
 
 
-def test_secondaries_deploy_in_parallel_each_in_its_region(
+def test_secondaries_deploy_in_their_waves_each_in_its_region(
     pipeline: StackResult, results: dict[str, StackResult]
 ) -> None:
     exports = regional_exports(results)
-    actions = stage(pipeline, "DeploySecondaries")["actions"]
+    actions = [*stage(pipeline, "DeployWave1")["actions"], *stage(pipeline, "DeployWave2")["actions"]]
+    assert [a["region"] for a in stage(pipeline, "DeployWave1")["actions"]] == ["eu-west-1", "eu-west-1"]
     deploys = [a for a in actions if a["category"] == "Build"]
     records = [a for a in actions if a["category"] == "Invoke"]
     assert {a["runOrder"] for a in deploys} == {1}  # same run order: parallel
@@ -138,7 +141,7 @@ def test_primary_deploys_in_the_home_region_then_records(pipeline: StackResult) 
 
 
 def test_logger_user_parameters_follow_the_functions_schema(pipeline: StackResult) -> None:
-    for name in ("DeployPrimary", "DeploySecondaries"):
+    for name in ("DeployPrimary", "DeployWave1", "DeployWave2"):
         for action in stage(pipeline, name)["actions"]:
             if action["category"] != "Invoke":
                 continue
@@ -151,11 +154,16 @@ def test_logger_user_parameters_follow_the_functions_schema(pipeline: StackResul
             assert parsed.stack.startswith("organization/regionflow-")
 
 
-def test_rollback_only_on_deploy_stages(pipeline: StackResult) -> None:
+def test_deploy_stages_roll_back_and_check_stages_retry_once(pipeline: StackResult) -> None:
+    """A stage's onFailure has one result (API reference FailureConditions): deploys roll back, checks retry."""
+    retry = {"result": "RETRY", "retryConfiguration": {"retryMode": "FAILED_ACTIONS"}}
     for item in stages(pipeline):
         if item["name"].startswith("Deploy"):
             assert item["onFailure"] == {"result": "ROLLBACK"}, item["name"]
+        elif item["name"] in ("Build", "Preview", "SecurityScan"):
+            assert item["onFailure"] == retry, item["name"]
         else:
+            # Source and UpdatePipeline (which stops and restarts executions) are never retried blindly.
             assert "onFailure" not in item, item["name"]
 
 

@@ -51,6 +51,9 @@ SUBJECTS: dict[str, frozenset[str]] = {
     "pipeline-v2": frozenset({rules.PIPELINE}),
     "pipeline-deploy-rollback": frozenset({rules.PIPELINE}),
     "pipeline-manual-approval": frozenset({rules.PIPELINE}),
+    "pipeline-approval-prod": frozenset({rules.PIPELINE}),
+    "pipeline-stage-conditions": frozenset({rules.PIPELINE}),
+    "pipeline-deploy-bake": frozenset({rules.PIPELINE}),
     "pipeline-artifacts-cmk": frozenset({rules.PIPELINE}),
 }
 
@@ -418,9 +421,20 @@ def _pipeline(**overrides: Any) -> dict[str, Any]:
     return props
 
 
+PIPELINE_RULES = (
+    "pipeline-v2",
+    "pipeline-deploy-rollback",
+    "pipeline-manual-approval",
+    "pipeline-approval-prod",
+    "pipeline-stage-conditions",
+    "pipeline-deploy-bake",
+    "pipeline-artifacts-cmk",
+)
+
+
 def test_good_pipeline_passes_every_pipeline_rule() -> None:
     pipeline = record(rules.PIPELINE, "pipeline", _pipeline())
-    for rule in ("pipeline-v2", "pipeline-deploy-rollback", "pipeline-manual-approval", "pipeline-artifacts-cmk"):
+    for rule in PIPELINE_RULES:
         assert violations(rule, [pipeline]) == [], rule
 
 
@@ -451,6 +465,160 @@ def test_pipeline_artifacts_without_cmk_fails() -> None:
     props = _pipeline()
     props["artifactStores"][0].pop("encryptionKey")
     assert len(violations("pipeline-artifacts-cmk", [record(rules.PIPELINE, "p", props)])) == 1
+
+
+def _rule(name: str, provider: str, **configuration: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": provider, "version": "1"},
+        "configuration": configuration,
+    }
+
+
+def _health(region: str, wait: str = "60") -> dict[str, Any]:
+    rule = _rule(f"Health-{region}", "CloudWatchAlarm", AlarmName=f"{region}-health", WaitTime=wait)
+    return {**rule, "region": region}
+
+
+def _gated(**tags: str) -> dict[str, Any]:
+    """The good pipeline with the delivery conditions regionflow builds: IAM gate, window, bakes, retries."""
+    props = _pipeline(tags=dict(tags))
+    stages = {s["name"]: s for s in props["stages"]}
+    stages["Preview"]["onFailure"] = {"result": "RETRY", "retryConfiguration": {"retryMode": "FAILED_ACTIONS"}}
+    variable = "#{PreviewVariables.IAM_CHANGES}"
+    gate = _rule("IamChanges", "VariableCheck", Variable=variable, Operator="NE", Value="false")
+    stages["Approve"]["beforeEntry"] = {"condition": {"result": "SKIP", "rules": [gate]}}
+    window = _rule("DeploymentWindow", "DeploymentWindow", Cron="* * 8-16 ? * MON-FRI", TimeZone="UTC")
+    for name, region in (("DeployPrimary", "us-east-1"), ("DeploySecondaries", "eu-west-1")):
+        stages[name]["beforeEntry"] = {"condition": {"result": "FAIL", "rules": [window]}}
+        stages[name]["onSuccess"] = {"condition": {"result": "ROLLBACK", "rules": [_health(region)]}}
+    return props
+
+
+def test_the_delivery_conditions_pass_every_pipeline_rule() -> None:
+    pipeline = record(rules.PIPELINE, "p", _gated(DeliveryBakeMinutes="60", DeliveryApproval="iam-changes"))
+    for rule in PIPELINE_RULES:
+        assert violations(rule, [pipeline]) == [], rule
+
+
+def _stage(props: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in props["stages"] if s["name"] == name)
+
+
+BROKEN_CONDITIONS: dict[str, tuple[Any, str]] = {
+    # (edit of the gated pipeline, expected message)
+    "skip with a window rule": (
+        lambda p: _stage(p, "DeployPrimary")["beforeEntry"]["condition"].update(result="SKIP"),
+        "SKIP works only with LambdaInvoke or VariableCheck",
+    ),
+    "rollback on entry": (
+        lambda p: _stage(p, "DeployPrimary")["beforeEntry"]["condition"].update(result="ROLLBACK"),
+        "beforeEntry result 'ROLLBACK' is not one AWS allows",
+    ),
+    "skip on success": (
+        lambda p: _stage(p, "DeploySecondaries")["onSuccess"]["condition"].update(result="SKIP"),
+        "onSuccess result 'SKIP'",
+    ),
+    "six rules": (
+        lambda p: _stage(p, "DeploySecondaries")["onSuccess"]["condition"].update(
+            rules=[_health(f"eu-west-{i}") for i in range(6)]
+        ),
+        "has 6 rules; a condition holds 1 to 5",
+    ),
+    "repeated rule name": (
+        lambda p: _stage(p, "DeploySecondaries")["onSuccess"]["condition"].update(
+            rules=[_health("eu-west-1"), _health("eu-west-1")]
+        ),
+        "invalid or repeated",
+    ),
+    "two conditions": (
+        lambda p: _stage(p, "DeployPrimary").update(
+            beforeEntry={"condition": [_stage(p, "DeployPrimary")["beforeEntry"]["condition"]] * 2}
+        ),
+        "holds 2 conditions; CodePipeline allows exactly one",
+    ),
+    "retry with an onFailure condition": (
+        lambda p: _stage(p, "Preview")["onFailure"].update(
+            condition={"result": "ROLLBACK", "rules": [_health("us-east-1")]}
+        ),
+        "retries automatically and has an onFailure condition",
+    ),
+    "retry configuration without RETRY": (
+        lambda p: _stage(p, "Preview")["onFailure"].update(result="ROLLBACK"),
+        "has a retry configuration but onFailure result 'ROLLBACK'",
+    ),
+    "unknown operator": (
+        lambda p: _stage(p, "Approve")["beforeEntry"]["condition"]["rules"][0]["configuration"].update(Operator="GT"),
+        "VariableCheck operator 'GT'",
+    ),
+    "alarm rule without alarm": (
+        lambda p: _stage(p, "DeployPrimary")["onSuccess"]["condition"]["rules"][0]["configuration"].pop("AlarmName"),
+        "lacks AlarmName",
+    ),
+    "51 actions": (
+        lambda p: _stage(p, "DeploySecondaries").update(actions=_stage(p, "DeploySecondaries")["actions"] * 51),
+        "has 51 actions; CodePipeline allows 50",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_CONDITIONS))
+def test_conditions_aws_does_not_allow_are_refused(case: str) -> None:
+    edit, expected = BROKEN_CONDITIONS[case]
+    props = _gated(DeliveryBakeMinutes="60")
+    edit(props)
+    found = violations("pipeline-stage-conditions", [record(rules.PIPELINE, "p", props)])
+    assert any(expected in v.message for v in found), [v.message for v in found]
+
+
+def test_every_wave_bakes_on_all_its_regions_when_the_pipeline_asks() -> None:
+    asked = _gated(DeliveryBakeMinutes="60")
+    _stage(asked, "DeploySecondaries").pop("onSuccess")
+    (found,) = violations("pipeline-deploy-bake", [record(rules.PIPELINE, "p", asked)])
+    assert "DeploySecondaries has no alarm-gated bake although the pipeline asks for 60 minutes" in found.message
+    # The primary may go without: the rule starts after it.
+    primary_only = _gated(DeliveryBakeMinutes="60")
+    _stage(primary_only, "DeployPrimary").pop("onSuccess")
+    assert violations("pipeline-deploy-bake", [record(rules.PIPELINE, "p", primary_only)]) == []
+    # Not asked (dev): no bake is fine, but a bake that exists must still be whole.
+    not_asked = _gated(DeliveryBakeMinutes="0")
+    _stage(not_asked, "DeploySecondaries").pop("onSuccess")
+    assert violations("pipeline-deploy-bake", [record(rules.PIPELINE, "p", not_asked)]) == []
+    wrong_region = _gated()
+    _stage(wrong_region, "DeploySecondaries")["onSuccess"]["condition"]["rules"] = [_health("us-west-2")]
+    (found,) = violations("pipeline-deploy-bake", [record(rules.PIPELINE, "p", wrong_region)])
+    assert "DeploySecondaries bakes without watching eu-west-1" in found.message
+    no_wait = _gated(DeliveryBakeMinutes="60")
+    _stage(no_wait, "DeploySecondaries")["onSuccess"]["condition"]["rules"] = [_health("eu-west-1", wait="0")]
+    (found,) = violations("pipeline-deploy-bake", [record(rules.PIPELINE, "p", no_wait)])
+    assert "waits 0 minutes" in found.message
+    failing = _gated(DeliveryBakeMinutes="60")
+    _stage(failing, "DeploySecondaries")["onSuccess"]["condition"]["result"] = "FAIL"
+    (found,) = violations("pipeline-deploy-bake", [record(rules.PIPELINE, "p", failing)])
+    assert "bakes without rolling back" in found.message
+
+
+def _without_approval(**tags: str) -> RecordedResource:
+    props = _gated(**tags)
+    props["stages"] = [s for s in props["stages"] if s["name"] != "Approve"]
+    return record(rules.PIPELINE, "p", props)
+
+
+def test_no_approval_in_prod_needs_an_override_reason() -> None:
+    prod = {"Environment": "prod", "DeliveryApproval": "never"}
+    (found,) = violations("pipeline-approval-prod", [_without_approval(**prod)])
+    assert "prod pipeline deploys without any approval" in found.message
+    assert violations("pipeline-approval-prod", [_without_approval(**prod, DeliveryApprovalOverride="OPS-1")]) == []
+    assert violations("pipeline-approval-prod", [_without_approval(Environment="dev", DeliveryApproval="never")]) == []
+    # The IAM gate keeps the approval stage: a prod pipeline with it passes.
+    assert violations("pipeline-approval-prod", [record(rules.PIPELINE, "p", _gated(Environment="prod"))]) == []
+
+
+def test_no_approval_elsewhere_must_be_a_visible_choice() -> None:
+    (found,) = violations("pipeline-manual-approval", [_without_approval(Environment="dev")])
+    assert "DeliveryApproval=never" in found.message
+    chosen = _without_approval(Environment="dev", DeliveryApproval="never")
+    assert violations("pipeline-manual-approval", [chosen]) == []
 
 
 def _boundary_setup(attach: bool) -> list[RecordedResource]:

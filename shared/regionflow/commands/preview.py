@@ -397,6 +397,7 @@ def run_preview(
                             "name": s.name,
                             "wave": s.wave,
                             "onFailure": s.on_failure,
+                            "conditions": list(s.conditions),
                             "actions": [a.__dict__ for a in s.actions],
                         }
                         for s in v.stages

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 from regionflow.boundary import boundary_arn
 from regionflow.components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from regionflow.components.deployment_logger import DeploymentLogger, DeploymentLoggerArgs
+from regionflow.components.health import RegionHealth, RegionHealthArgs
 from regionflow.config import RegionalConfig
 from regionflow.contract import RegionalOutputs
 from regionflow.lambda_layers import powertools_layer_arn
@@ -30,7 +31,7 @@ def regional_provider(config: RegionalConfig) -> aws.Provider:
 
 
 def build_regional_stack(config: RegionalConfig, function_dir: Path) -> RegionalOutputs:
-    """Create a region's artifact store and deployment logger; return the contract's values."""
+    """Create a region's artifact store deployment logger and health alarm; return the contract's values."""
     provider = regional_provider(config)
     opts = pulumi.ResourceOptions(providers={"aws": provider})
     account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
@@ -75,6 +76,18 @@ def build_regional_stack(config: RegionalConfig, function_dir: Path) -> Regional
         ),
         opts=opts,
     )
+    # The region's health, which the pipeline's bakes watch (regionflow.delivery, docs/delivery.md).
+    health = RegionHealth(
+        "health",
+        RegionHealthArgs(
+            namer=namer,
+            function_name=logger.function_name,
+            dlq_arn=logger.dlq_arn,
+            topic_arn=logger.topic_arn,
+            owner_alarm_names=config.health_alarm_names,
+        ),
+        opts=opts,
+    )
     return RegionalOutputs(
         region=config.region,
         artifact_bucket_name=store.bucket_name,
@@ -88,4 +101,6 @@ def build_regional_stack(config: RegionalConfig, function_dir: Path) -> Regional
         notification_topic_arn=logger.topic_arn,
         name_prefix=config.name_prefix,
         environment=config.environment,
+        health_alarm_name=health.alarm_name,
+        health_alarm_arn=health.alarm_arn,
     )

@@ -670,6 +670,49 @@ class JobBuilder:
         name = str(pipeline.get("name") or pipeline.name)
         return f"arn:aws:s3:::{bucket}/{name[:20]}/{artifact[:10]}/{ARTIFACT_OBJECT}"
 
+    def _condition_needs(self, role: Role, job: Job, name: str, stage: Mapping[str, Any], home: str) -> None:
+        """What the rules of a stage's conditions do as the pipeline role (regionflow.delivery).
+
+        A rule runs as the pipeline's role unless it names its own (RuleDeclaration ``roleArn``), in its
+        ``region`` (default: the pipeline's). The CodePipeline rule reference lists no IAM actions: a
+        CloudWatchAlarm rule reads its alarm's state (``cloudwatch:DescribeAlarms``; its history within
+        WaitTime, ``cloudwatch:DescribeAlarmHistory``, is not established), a LambdaInvoke rule invokes its
+        function; DeploymentWindow and VariableCheck read nothing of the account.
+        """
+        detail = "CodePipeline rule reference (rule-reference-<provider>)"
+        account = self.manifests.account
+        for kind in ("beforeEntry", "onSuccess", "onFailure"):
+            block = stage.get(kind) or {}
+            condition = block.get("condition") if isinstance(block, Mapping) else None
+            if not isinstance(condition, Mapping):
+                continue
+            for rule in condition.get("rules") or []:
+                provider = str((rule.get("ruleTypeId") or {}).get("provider"))
+                region = str(rule.get("region") or home)
+                configuration = rule.get("configuration") or {}
+                label = f"rule {stage.get('name')}/{kind}/{rule.get('name')} of {name}"
+                if rule.get("roleArn"):
+                    job.needs.append(self.need(role, "sts:AssumeRole", str(rule["roleArn"]), region, label, detail))
+                elif provider == "CloudWatchAlarm":
+                    arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{configuration.get('AlarmName')}"
+                    job.needs.append(self.need(role, "cloudwatch:DescribeAlarms", arn, region, label, detail))
+                    job.needs.append(
+                        self.need(
+                            role,
+                            "cloudwatch:DescribeAlarmHistory",
+                            arn,
+                            region,
+                            label,
+                            detail,
+                            uncertain="the rule reference does not say whether WaitTime reads the alarm's history",
+                        )
+                    )
+                elif provider == "LambdaInvoke":
+                    function = function_arn(self.manifests, str(configuration.get("FunctionName")), region)
+                    job.needs.append(self.need(role, "lambda:InvokeFunction", function, region, label, detail))
+                elif provider not in ("DeploymentWindow", "VariableCheck"):
+                    job.unknown.append(f"{label}: rule provider {provider} is not modelled")
+
     def pipeline_job(self, role: Role, pipeline: Resource) -> Job:
         name = str(pipeline.get("name") or pipeline.name)
         job = Job(role, f"pipeline {name}")
@@ -730,6 +773,7 @@ class JobBuilder:
                         job.needs.extend(self._send(role, str(topic), f"the approval notification of {label}", detail))
                 else:
                     job.unknown.append(f"{label}: action provider {provider} is not modelled")
+            self._condition_needs(role, job, name, stage, home)
         for store in pipeline.get("artifactStores") or []:
             bucket = store.get("location")
             region = str(store.get("region") or home)

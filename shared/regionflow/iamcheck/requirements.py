@@ -40,6 +40,7 @@ PROVIDER_REPO = "hashicorp/terraform-provider-aws"
 SOURCES_READ: dict[str, str] = {
     "internal/service/s3/bucket.go": "4c72bcc7dc2f5ace40ce61f2a90e12a62cf4ec9a",
     "internal/service/kms/key.go": "00a35305dc1b297a6fcdecdfbba33f1e63c3da39",
+    "internal/service/cloudwatch/composite_alarm.go": "050ac11163cab8cdae5936a7f40b0e528ff780df",
 }
 
 
@@ -537,6 +538,27 @@ MONITORING_SPECS: tuple[ResourceSpec, ...] = (
         ),
         update=(
             c("PutMetricAlarm", "cloudwatch:PutMetricAlarm"),
+            *_tag_updates("cloudwatch:TagResource", "cloudwatch:UntagResource"),
+        ),
+        delete=(c("DeleteAlarms", "cloudwatch:DeleteAlarms"),),
+    ),
+    ResourceSpec(
+        # The region's health (components/health.py). composite_alarm.go (SOURCES_READ has the commit):
+        # create and update are PutCompositeAlarm with the tags in the request (TagResource afterwards only in
+        # partitions without tag-on-create); the read is DescribeAlarms (AlarmTypes CompositeAlarm) plus the
+        # transparent tag read; delete is DeleteAlarms.
+        "aws:cloudwatch/compositeAlarm:CompositeAlarm",
+        "internal/service/cloudwatch/composite_alarm.go",
+        create=(
+            c("PutCompositeAlarm", "cloudwatch:PutCompositeAlarm", tag_request=True),
+            c("PutCompositeAlarm (Tags)", "cloudwatch:TagResource", when=TAGGED, tag_request=True),
+        ),
+        read=(
+            c("DescribeAlarms", "cloudwatch:DescribeAlarms"),
+            c("ListTagsForResource", "cloudwatch:ListTagsForResource"),
+        ),
+        update=(
+            c("PutCompositeAlarm", "cloudwatch:PutCompositeAlarm"),
             *_tag_updates("cloudwatch:TagResource", "cloudwatch:UntagResource"),
         ),
         delete=(c("DeleteAlarms", "cloudwatch:DeleteAlarms"),),

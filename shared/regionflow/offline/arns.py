@@ -182,6 +182,11 @@ def _metric_alarm(ctx: MintContext) -> Minted:
     return name, {"name": name, "arn": ctx.arn("cloudwatch", f"alarm:{name}")}
 
 
+def _composite_alarm(ctx: MintContext) -> Minted:
+    name = ctx.physical_name("alarmName")
+    return name, {"alarmName": name, "arn": ctx.arn("cloudwatch", f"alarm:{name}")}
+
+
 def _dashboard(ctx: MintContext) -> Minted:
     name = ctx.physical_name("dashboardName")
     return name, {"dashboardName": name, "dashboardArn": ctx.arn("cloudwatch", f"dashboard/{name}", region=False)}
@@ -242,6 +247,7 @@ MINTERS: dict[str, Minter] = {
     "aws:lambda/permission:Permission": _lambda_permission,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
+    "aws:cloudwatch/compositeAlarm:CompositeAlarm": _composite_alarm,
     "aws:cloudwatch/dashboard:Dashboard": _dashboard,
     "aws:cloudwatch/eventRule:EventRule": _event_rule,
     "aws:cloudwatch/eventTarget:EventTarget": _event_target,

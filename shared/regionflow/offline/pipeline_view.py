@@ -14,7 +14,8 @@ from typing import Any
 
 PIPELINE_TYPE = "aws:codepipeline/pipeline:Pipeline"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
-_WAVE = re.compile(r"^DeploySecondaries(?P<wave>\d*)$")
+# Waves: DeploySecondaries[n] without the `waves` key, DeployWave<n>[a-z] with it (regionflow.delivery).
+_WAVE = re.compile(r"^(?:DeploySecondaries(?P<wave>\d*)|DeployWave(?P<numbered>\d+)[a-z]?)$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Stage:
     name: str
     actions: tuple[Action, ...]
     on_failure: str | None
+    # The stage's conditions and retry, one line each (beforeEntry, onSuccess, onFailure): what gates it.
+    conditions: tuple[str, ...] = ()
 
     @property
     def wave(self) -> int | None:
@@ -38,7 +41,36 @@ class Stage:
         match = _WAVE.match(self.name)
         if match is None:
             return None
-        return int(match["wave"] or 1)
+        return int(match["wave"] or match["numbered"] or 1)
+
+
+def _rule_text(rule: Mapping[str, Any]) -> str:
+    provider = str((rule.get("ruleTypeId") or {}).get("provider") or "?")
+    configuration = rule.get("configuration") or {}
+    region = f" in {rule['region']}" if rule.get("region") else ""
+    if provider == "CloudWatchAlarm":
+        return f"{provider} {configuration.get('AlarmName')}{region} wait {configuration.get('WaitTime', '0')} min"
+    if provider == "DeploymentWindow":
+        return f"{provider} '{configuration.get('Cron')}' {configuration.get('TimeZone', '')}".rstrip()
+    if provider == "VariableCheck":
+        check = (configuration.get(k) for k in ("Variable", "Operator", "Value"))
+        return f"{provider} {' '.join(map(str, check))}"
+    return f"{provider}{region}"
+
+
+def stage_conditions(stage: Mapping[str, Any]) -> tuple[str, ...]:
+    """``kind: rule; rule -> RESULT`` per condition, and the automatic retry, of one stage's inputs."""
+    lines: list[str] = []
+    for kind in ("beforeEntry", "onSuccess", "onFailure"):
+        block = stage.get(kind) or {}
+        condition = block.get("condition") if isinstance(block, Mapping) else None
+        if isinstance(condition, Mapping):
+            rules = "; ".join(_rule_text(r) for r in condition.get("rules") or [] if isinstance(r, Mapping))
+            lines.append(f"{kind}: {rules} -> {condition.get('result')}")
+        retry = block.get("retryConfiguration") if isinstance(block, Mapping) else None
+        if isinstance(retry, Mapping):
+            lines.append(f"{kind}: {block.get('result')} ({retry.get('retryMode')})")
+    return tuple(lines)
 
 
 @dataclass(frozen=True)
@@ -73,6 +105,7 @@ def pipeline_views(manifests: Iterable[Mapping[str, Any]]) -> list[PipelineView]
                         for action in stage.get("actions") or []
                     ),
                     on_failure=(stage.get("onFailure") or {}).get("result"),
+                    conditions=stage_conditions(stage),
                 )
                 for stage in inputs.get("stages") or []
             )
@@ -100,7 +133,24 @@ def render_stages(view: PipelineView) -> list[str]:
                 f"    {shown_stage:<20} {action.run_order:>5}  {action.region or '(home)':<16} {wave:>4}  "
                 f"{action.name} [{action.category}: {action.provider}]{rollback if index == 0 else ''}"
             )
+        lines += [f"    {'':<20} {'':>5}  {'':<16} {'':>4}  {condition}" for condition in stage.conditions]
     return lines
+
+
+def _gates(stage: Stage) -> str:
+    """Short marks of a stage's conditions for the diagram: window, bake, IAM gate, retry."""
+    marks = []
+    for line in stage.conditions:
+        if "DeploymentWindow" in line:
+            marks.append("window")
+        if "CloudWatchAlarm" in line:
+            waits = re.findall(r"wait (\d+) min", line)
+            marks.append(f"bake {max(map(int, waits))} min" if waits else "bake")
+        if "VariableCheck" in line and "SKIP" in line:
+            marks.append("skipped unless IAM changes")
+        if line.startswith("onFailure: RETRY"):
+            marks.append("retry once")
+    return "<br/>" + ", ".join(marks) if marks else ""
 
 
 def _node(text: str) -> str:
@@ -121,15 +171,15 @@ def mermaid(views: Iterable[PipelineView]) -> str:
             node = _node(f"{view.name}_{stage.name}")
             regions = sorted({a.region for a in stage.actions if a.region})
             if stage.wave is not None:
-                label = f"{stage.name} (wave {stage.wave})"
+                label = f"{stage.name} (wave {stage.wave}){_gates(stage)}"
                 lines.append(f'    subgraph {node}["{label}"]')
                 for region in regions:
                     lines.append(f'        {_node(f"{node}_{region}")}["{region}"]')
                 lines.append("    end")
             elif regions:
-                lines.append(f'    {node}["{stage.name}<br/>{", ".join(regions)}"]')
+                lines.append(f'    {node}["{stage.name}<br/>{", ".join(regions)}{_gates(stage)}"]')
             else:
-                lines.append(f'    {node}["{stage.name}"]')
+                lines.append(f'    {node}["{stage.name}{_gates(stage)}"]')
             lines.append(f"    {previous} --> {node}")
             previous = node
     return "\n".join(lines) + "\n"

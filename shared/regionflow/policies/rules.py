@@ -31,6 +31,16 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from regionflow.components.pipeline.layout import MAX_ACTIONS_PER_STAGE
+from regionflow.delivery import (
+    APPROVAL_OVERRIDE_TAG,
+    APPROVAL_TAG,
+    BAKE_TAG,
+    MAX_RULES_PER_CONDITION,
+    MAX_STAGES_PER_PIPELINE,
+    PROTECTED_ENVIRONMENT,
+    RULE_NAME_PATTERN,
+)
 from regionflow.iam import UNSCOPABLE_ACTIONS
 from regionflow.policies.documents import (
     DocumentKind,
@@ -394,20 +404,174 @@ def _is_manual_approval(action: Mapping[str, Any]) -> bool:
     return action.get("category") == "Approval" and action.get("provider") == "Manual"
 
 
-def _pipeline_approval(props: Mapping[str, Any]) -> Iterable[str]:
-    stages = _stages(props)
+def _approval_before_primary(stages: list[Mapping[str, Any]]) -> bool | None:
+    """A manual approval precedes the first deploy (None: the pipeline deploys nothing)."""
     first_deploy = next((i for i, s in enumerate(stages) if is_deploy_stage(s)), None)
     if first_deploy is None:
-        return
+        return None
     earlier = any(_is_manual_approval(a) for s in stages[:first_deploy] for a in _actions(s))
     deploy_actions = _actions(stages[first_deploy])
     first_run = min((a.get("runOrder") or 1 for a in deploy_actions if not _is_manual_approval(a)), default=1)
     same_stage = any(_is_manual_approval(a) and (a.get("runOrder") or 1) < first_run for a in deploy_actions)
-    if not (earlier or same_stage):
-        yield (
-            f"no manual approval before the primary deploy (stage {stages[first_deploy].get('name')}): "
-            "add a Manual Approval action before it"
-        )
+    return earlier or same_stage
+
+
+def _pipeline_tags(props: Mapping[str, Any]) -> dict[str, Any]:
+    """The pipeline's own tags (regionflow.delivery sets the Delivery* tags on the resource, not as defaults)."""
+    merged: dict[str, Any] = {}
+    for key in ("tagsAll", "tags"):
+        value = _get(props, key)
+        if isinstance(value, Mapping):
+            merged.update(value)
+    return merged
+
+
+def _pipeline_approval(props: Mapping[str, Any]) -> Iterable[str]:
+    stages = _stages(props)
+    if _approval_before_primary(stages) is not False:
+        return
+    if _pipeline_tags(props).get(APPROVAL_TAG) == "never":
+        return  # the config chose no approval, visibly (pipeline-approval-prod guards prod)
+    first = next(s for s in stages if is_deploy_stage(s))
+    yield (
+        f"no manual approval before the primary deploy (stage {first.get('name')}): add a Manual Approval action "
+        f"before it, or tag the pipeline {APPROVAL_TAG}=never to show the choice"
+    )
+
+
+def _pipeline_approval_prod(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """A pipeline tagged Environment=prod deploys only after an approval, unless an override is tagged."""
+    if args.resource_type != PIPELINE:
+        return
+    tags = {**_effective_tags(args), **_pipeline_tags(args.props)}
+    if tags.get("Environment") != PROTECTED_ENVIRONMENT:
+        return
+    if _approval_before_primary(_stages(args.props)) is not False:
+        return
+    if str(tags.get(APPROVAL_OVERRIDE_TAG) or "").strip():
+        return
+    report(
+        f"the {PROTECTED_ENVIRONMENT} pipeline deploys without any approval: use approval iam-changes or always, "
+        f"or give the reason in approvalOverride (tag {APPROVAL_OVERRIDE_TAG})",
+        None,
+    )
+
+
+def _condition(stage: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    """A stage's condition of one kind (beforeEntry, onSuccess, onFailure): pulumi-aws models it as one block."""
+    block = stage.get(kind)
+    condition = block.get("condition") if isinstance(block, Mapping) else None
+    if isinstance(condition, Sequence) and not isinstance(condition, str):
+        # The API's `conditions` array holds exactly one item; a list here is that array.
+        return condition[0] if len(condition) == 1 and isinstance(condition[0], Mapping) else {"_many": condition}
+    return condition if isinstance(condition, Mapping) else None
+
+
+def _rules(condition: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [r for r in as_list(condition.get("rules")) if isinstance(r, Mapping)]
+
+
+def _provider(rule: Mapping[str, Any]) -> str:
+    return str(_get(rule, "ruleTypeId", "provider") or "")
+
+
+# What AWS documents for stage conditions (regionflow.delivery's docstring has the sources): results per kind,
+# SKIP only with LambdaInvoke or VariableCheck, 1 to 5 rules, automatic retry never with an onFailure condition.
+CONDITION_RESULTS: dict[str, frozenset[str]] = {
+    "beforeEntry": frozenset({"FAIL", "SKIP"}),
+    "onSuccess": frozenset({"ROLLBACK", "FAIL"}),
+    "onFailure": frozenset({"ROLLBACK"}),
+}
+SKIP_RULE_PROVIDERS = frozenset({"LambdaInvoke", "VariableCheck"})
+RULE_REQUIRED_CONFIGURATION: dict[str, tuple[str, ...]] = {
+    "CloudWatchAlarm": ("AlarmName",),
+    "DeploymentWindow": ("Cron",),
+    "VariableCheck": ("Variable", "Value", "Operator"),
+    "LambdaInvoke": ("FunctionName",),
+}
+VARIABLE_CHECK_OPERATORS = frozenset({"EQ", "CONTAINS", "MATCHES", "NE"})
+
+
+def _condition_problems(stage_name: str, kind: str, condition: Mapping[str, Any]) -> Iterable[str]:
+    where = f"stage {stage_name} {kind}"
+    if "_many" in condition:
+        yield f"{where} holds {len(condition['_many'])} conditions; CodePipeline allows exactly one per kind"
+        return
+    result = condition.get("result")
+    if result not in CONDITION_RESULTS[kind]:
+        yield f"{where} result {result!r} is not one AWS allows there ({', '.join(sorted(CONDITION_RESULTS[kind]))})"
+    found = _rules(condition)
+    if not 1 <= len(found) <= MAX_RULES_PER_CONDITION:
+        yield f"{where} has {len(found)} rules; a condition holds 1 to {MAX_RULES_PER_CONDITION}"
+    names = [str(r.get("name") or "") for r in found]
+    for name in names:
+        if not RULE_NAME_PATTERN.match(name) or names.count(name) > 1:
+            yield f"{where} rule name {name!r} is invalid or repeated ([A-Za-z0-9.@_-], 1-100 characters, unique)"
+    for rule in found:
+        provider = _provider(rule)
+        if result == "SKIP" and provider not in SKIP_RULE_PROVIDERS:
+            yield f"{where} skips with a {provider} rule; SKIP works only with LambdaInvoke or VariableCheck rules"
+        configuration = rule.get("configuration") or {}
+        missing = [k for k in RULE_REQUIRED_CONFIGURATION.get(provider, ()) if not _get(configuration, k)]
+        if missing:
+            yield f"{where} {provider} rule {rule.get('name')} lacks {', '.join(missing)}"
+        operator = _get(configuration, "Operator")
+        if provider == "VariableCheck" and operator not in VARIABLE_CHECK_OPERATORS:
+            yield f"{where} VariableCheck operator {operator!r} is not EQ, CONTAINS, MATCHES or NE"
+
+
+def _pipeline_stage_conditions(props: Mapping[str, Any]) -> Iterable[str]:
+    for stage in _stages(props):
+        name = str(stage.get("name"))
+        for kind in CONDITION_RESULTS:
+            condition = _condition(stage, kind)
+            if condition is not None:
+                yield from _condition_problems(name, kind, condition)
+        raw_on_failure = stage.get("onFailure")
+        on_failure: Mapping[str, Any] = raw_on_failure if isinstance(raw_on_failure, Mapping) else {}
+        retry = on_failure.get("retryConfiguration")
+        if retry and _condition(stage, "onFailure") is not None:
+            yield f"stage {name} retries automatically and has an onFailure condition; AWS allows only one of them"
+        if retry and on_failure.get("result") != "RETRY":
+            yield f"stage {name} has a retry configuration but onFailure result {on_failure.get('result')!r}, not RETRY"
+        if len(_actions(stage)) > MAX_ACTIONS_PER_STAGE:
+            yield f"stage {name} has {len(_actions(stage))} actions; CodePipeline allows {MAX_ACTIONS_PER_STAGE}"
+    if len(_stages(props)) > MAX_STAGES_PER_PIPELINE:
+        yield f"the pipeline has {len(_stages(props))} stages; CodePipeline allows {MAX_STAGES_PER_PIPELINE}"
+
+
+def _deploy_regions(stage: Mapping[str, Any]) -> set[str]:
+    """The regions a deploy stage changes: those of its actions other than the loggers' Invoke records."""
+    return {str(a.get("region") or "") for a in _actions(stage) if a.get("category") != "Invoke"}
+
+
+def _pipeline_bake(props: Mapping[str, Any]) -> Iterable[str]:
+    """Every deploy stage after the primary bakes when the config asks (tag), and every bake covers its regions."""
+    deploys = [s for s in _stages(props) if is_deploy_stage(s)]
+    raw = str(_pipeline_tags(props).get(BAKE_TAG) or "0")
+    requested = raw.isdigit() and int(raw) > 0
+    for position, stage in enumerate(deploys):
+        name = stage.get("name")
+        condition = _condition(stage, "onSuccess")
+        alarms = [r for r in _rules(condition) if _provider(r) == "CloudWatchAlarm"] if condition else []
+        if not alarms:
+            if requested and position > 0:
+                yield (
+                    f"deploy stage {name} has no alarm-gated bake although the pipeline asks for "
+                    f"{raw} minutes ({BAKE_TAG}): add an onSuccess CloudWatchAlarm condition with result ROLLBACK"
+                )
+            continue
+        if condition is not None and condition.get("result") != "ROLLBACK":
+            yield f"deploy stage {name} bakes without rolling back (onSuccess result {condition.get('result')!r})"
+        watched = {str(r.get("region") or "") for r in alarms}
+        unwatched = sorted(_deploy_regions(stage) - watched)
+        if unwatched:
+            missing = ", ".join(r or "the pipeline region" for r in unwatched)
+            yield f"deploy stage {name} bakes without watching {missing}"
+        for rule in alarms:
+            wait = str(_get(rule, "configuration", "WaitTime") or "")
+            if not wait.isdigit() or int(wait) < 1:
+                yield f"deploy stage {name} rule {rule.get('name')} waits {wait or 'no'} minutes: bake at least 1"
 
 
 def _pipeline_artifacts_cmk(props: Mapping[str, Any]) -> Iterable[str]:
@@ -688,10 +852,30 @@ def build_policies() -> list[Any]:
         ),
         _resource_policy(
             "pipeline-manual-approval",
-            "A manual approval precedes the primary deploy.",
+            "A manual approval precedes the primary deploy, unless the pipeline is tagged DeliveryApproval=never.",
             MANDATORY,
             [PIPELINE],
             _pipeline_approval,
+        ),
+        ResourceValidationPolicy(
+            name="pipeline-approval-prod",
+            description="A prod pipeline deploys only after an approval, unless an override reason is tagged.",
+            enforcement_level=MANDATORY,
+            validate=_pipeline_approval_prod,
+        ),
+        _resource_policy(
+            "pipeline-stage-conditions",
+            "Stage conditions, rules and retries use only the combinations and limits CodePipeline documents.",
+            MANDATORY,
+            [PIPELINE],
+            _pipeline_stage_conditions,
+        ),
+        _resource_policy(
+            "pipeline-deploy-bake",
+            "Deploy stages after the primary bake on their regions' health alarms when the pipeline asks for it.",
+            MANDATORY,
+            [PIPELINE],
+            _pipeline_bake,
         ),
         _resource_policy(
             "pipeline-artifacts-cmk",

@@ -11,12 +11,20 @@
 # roll the stage back, so the build first waits, up to LOCK_WAIT_SECONDS, for the stack's lock folder
 # (.pulumi/locks/organization/<project>/<stack>/) to empty. Previews (drift detection, the Preview stage,
 # pull requests) take no lock and never block a deploy.
+#
+# Retry: a failed `pulumi up` runs once more (DEPLOY_ATTEMPTS, set by the project: 2 with autoRetry, else 1)
+# after RETRY_PAUSE_SECONDS, before the build fails and the stage rolls back. CodePipeline cannot do both for
+# one stage: a stage's onFailure has one result, ROLLBACK or RETRY (regionflow.delivery). A second `pulumi up`
+# converges from whatever the first one left (its state records every completed step), which is how transient
+# failures such as IAM's eventual consistency are recovered by hand.
 set -euo pipefail
 # shellcheck source=stacks/pipeline/scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 require PULUMI_BACKEND_URL PULUMI_SECRETS_PROVIDER STACK_DIR STACK_NAME
 LOCK_WAIT_SECONDS="${LOCK_WAIT_SECONDS:-900}"
 LOCK_POLL_SECONDS="${LOCK_POLL_SECONDS:-30}"
+DEPLOY_ATTEMPTS="${DEPLOY_ATTEMPTS:-1}"
+RETRY_PAUSE_SECONDS="${RETRY_PAUSE_SECONDS:-30}"
 
 check_secrets_provider "${STACK_DIR}" "${STACK_NAME}"
 pulumi login "${PULUMI_BACKEND_URL}"
@@ -45,4 +53,15 @@ while :; do
   waited=$((waited + LOCK_POLL_SECONDS))
 done
 
-pulumi up --yes --non-interactive --diff --cwd "${REPO_ROOT}/${STACK_DIR}" --stack "${STACK_NAME}"
+attempt=1
+until pulumi up --yes --non-interactive --diff --cwd "${REPO_ROOT}/${STACK_DIR}" --stack "${STACK_NAME}"; do
+  status=$?
+  if [ "${attempt}" -ge "${DEPLOY_ATTEMPTS}" ]; then
+    echo "regionflow: pulumi up of ${STACK_NAME} failed (attempt ${attempt} of ${DEPLOY_ATTEMPTS}); the stage" \
+      "rolls back to its last successful execution" >&2
+    exit "${status}"
+  fi
+  echo "=== pulumi up of ${STACK_NAME} failed (attempt ${attempt} of ${DEPLOY_ATTEMPTS}); again in ${RETRY_PAUSE_SECONDS}s"
+  sleep "${RETRY_PAUSE_SECONDS}"
+  attempt=$((attempt + 1))
+done

@@ -23,10 +23,13 @@ logger topic elsewhere. Every metric below is documented by AWS:
 * ``AWS/CodeBuild`` ``FailedBuilds``, dimension ``ProjectName``
   (https://docs.aws.amazon.com/codebuild/latest/userguide/cloudwatch_metrics-codebuild.html,
   https://docs.aws.amazon.com/codebuild/latest/userguide/codebuild-cloudwatch-dimensions.html).
-* ``AWS/Lambda`` ``Errors`` and ``Throttles``, dimension ``FunctionName``
-  (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html).
-* ``AWS/SQS`` ``ApproximateNumberOfMessagesVisible``, dimension ``QueueName``
-  (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html).
+
+The deployment loggers' alarms (``Errors``, ``Throttles``, DLQ depth) belong to the regional stacks: each
+region's :class:`~regionflow.components.health.RegionHealth` creates them and its composite health alarm, which
+the pipeline's bakes watch. The dashboard still shows every logger's metrics (``AWS/Lambda`` ``Invocations``,
+``Errors``, ``Throttles``, https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html; ``AWS/SQS``
+``ApproximateNumberOfMessagesVisible``,
+https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html).
 
 All these metrics are only published when there is something to count (a build, an invocation, an
 active queue), so every alarm treats missing data as ``notBreaching``: no data means nothing failed.
@@ -63,7 +66,7 @@ DASHBOARD_COLUMNS = 24
 MONITORING_LONGEST_NAMES: dict[NameKind, str] = {
     NameKind.EVENT_RULE: "pipeline-succeeded",
     NameKind.DASHBOARD: "pipeline",
-    NameKind.CLOUDWATCH_ALARM: "deploy-logger-dlq-not-empty",
+    NameKind.CLOUDWATCH_ALARM: "update-pipeline-failed-builds",
 }
 
 
@@ -342,33 +345,6 @@ def alarm_specs(args: PipelineMonitoringArgs) -> list[AlarmSpec]:
                 value=build.project_name,
                 statistic="Sum",
                 description=f"The {build.label} CodeBuild project had a failed build",
-            )
-        )
-    for logger in args.loggers:
-        for metric in ("Errors", "Throttles"):
-            specs.append(
-                AlarmSpec(
-                    purpose=f"deploy-logger-{metric.lower()}",
-                    region=logger.region,
-                    namespace="AWS/Lambda",
-                    metric_name=metric,
-                    dimension="FunctionName",
-                    value=logger.function_name,
-                    statistic="Sum",
-                    description=f"The deployment logger in {logger.region} reported {metric}",
-                )
-            )
-        specs.append(
-            AlarmSpec(
-                purpose="deploy-logger-dlq-not-empty",
-                region=logger.region,
-                namespace="AWS/SQS",
-                metric_name="ApproximateNumberOfMessagesVisible",
-                dimension="QueueName",
-                value=queue_name(logger.dlq_arn),
-                # Maximum: one message left in the queue at any point of the period is one too many.
-                statistic="Maximum",
-                description=f"Events the deployment logger in {logger.region} could not process wait in its DLQ",
             )
         )
     return specs

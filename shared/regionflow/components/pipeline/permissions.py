@@ -306,6 +306,19 @@ def regional_deploy_statements(
             ],
             resources=[_arn("dynamodb", region, account, f"table/{base}-*")],
         ),
+        iam.Statement(
+            sid="ManageHealthAlarms",
+            # The region's health (components/health.py): three metric alarms and the composite alarm.
+            # terraform-provider-aws internal/service/cloudwatch/metric_alarm.go and composite_alarm.go: create and
+            # update are PutMetricAlarm / PutCompositeAlarm, the refresh DescribeAlarms and ListTagsForResource,
+            # delete DeleteAlarms, tags TagResource / UntagResource; all take the alarm ARN.
+            actions=[
+                "cloudwatch:PutMetricAlarm", "cloudwatch:PutCompositeAlarm", "cloudwatch:DescribeAlarms",
+                "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource",
+                "cloudwatch:ListTagsForResource",
+            ],
+            resources=[_arn("cloudwatch", region, account, f"alarm:{base}-*")],
+        ),
     ]  # fmt: skip
     if home_region:
         statements.append(
@@ -492,6 +505,8 @@ OTHER_ROLE_ACTIONS: tuple[str, ...] = (
     "codestar-connections:GetConnectionToken", "codestar-connections:GetConnection",
     "codeconnections:GetConnectionToken", "codeconnections:GetConnection",
     "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
+    # The pipeline role's bakes read the regions' health alarms (pipeline.pipeline_role_statements).
+    "cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory",
     "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
 )  # fmt: skip
 

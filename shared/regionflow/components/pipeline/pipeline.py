@@ -1,10 +1,12 @@
 """RegionflowPipeline: the CodePipeline V2 that carries a commit to every region with ``pulumi up``.
 
-Stages (see :mod:`regionflow.components.pipeline.layout` and docs/pipeline.md):
-Source -> Build -> Preview -> SecurityScan -> [UpdatePipeline] -> Approval -> DeployPrimary ->
-DeploySecondaries (one wave per 25 regions). Each secondary deploys in its own region (the action's
-``region``) from that region's artifact store, all with the same run order so they run in parallel,
-then its region's logger records the deployment.
+Stages (see :mod:`regionflow.components.pipeline.layout`, docs/pipeline.md and docs/delivery.md):
+Source -> Build -> Preview -> SecurityScan -> [UpdatePipeline] -> [Approval] -> DeployPrimary ->
+the waves (``DeploySecondaries`` without the ``waves`` key, one stage per 25 regions; else ``DeployWave<n>``).
+Each secondary deploys in its own region (the action's ``region``) from that region's artifact store, all of a
+wave with the same run order so they run in parallel, then its region's logger records the deployment. The
+stage conditions (IAM gate, deployment window, alarm-gated bakes) and retries come from
+:mod:`regionflow.delivery`.
 
 The component owns the pipeline role, the source connection, and every CodeBuild project of the
 pipeline (one role each). The boundary, the topic and the regional stacks' outputs come in.
@@ -20,7 +22,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from regionflow import iam
+from regionflow import delivery, iam
 from regionflow.components.pipeline import layout
 from regionflow.components.pipeline.build_project import PipelineBuildProject, PipelineBuildProjectArgs
 from regionflow.components.pipeline.permissions import (
@@ -33,6 +35,7 @@ from regionflow.components.roles import service_role
 from regionflow.contract import RegionalOutputs
 from regionflow.naming import PIPELINE_PURPOSE, NameKind, Namer
 from regionflow.pipeline_config import PipelineConfig, StackRef
+from regionflow.regions import PARTITION
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,9 @@ class RegionflowPipeline(pulumi.ComponentResource):
                             **pulumi_env,
                             "STACK_DIR": target.stack.folder,
                             "STACK_NAME": target.stack.qualified_name,
+                            # A failed `pulumi up` is retried once inside the build before the stage rolls
+                            # back: onFailure holds one result, ROLLBACK or RETRY (regionflow.delivery).
+                            "DEPLOY_ATTEMPTS": "2" if config.delivery.auto_retry else "1",
                         },
                         extra_statements=[
                             *state_statements(state, write=[(target.stack.project, target.stack.stack)]),
@@ -231,6 +237,10 @@ class RegionflowPipeline(pulumi.ComponentResource):
             self.projects[f"deploy-{region}"] = deploy_projects[-1][1]
 
         targets = [args.primary, *args.secondaries]
+        plan = delivery.plan_deploy_stages(
+            config.delivery, config.region, [t.stack.region for t in args.secondaries]
+        )
+        baked_regions = {region for stage in plan if stage.baked for region in stage.regions}
         self.role = service_role(
             f"{name}-role",
             role_name=namer.name(NameKind.IAM_ROLE, "pipeline"),
@@ -252,6 +262,7 @@ class RegionflowPipeline(pulumi.ComponentResource):
                     topic_key_arn=args.topic_key_arn,
                     connection_arn=self.connection_arn,
                     home_region=config.region,
+                    health_alarms=_health_alarm_pattern(config, args.account_id) if baked_regions else None,
                 )
             ),
             opts=pulumi.ResourceOptions(parent=self.role),
@@ -276,7 +287,9 @@ class RegionflowPipeline(pulumi.ComponentResource):
                 for t in targets
             ],
             triggers=_triggers(config),
-            stages=_stages(config, pipeline_name, args, self.projects, deploy_projects, self.connection_arn),
+            stages=_stages(config, pipeline_name, args, self.projects, deploy_projects, self.connection_arn, plan),
+            # What the delivery config asks for, where the policy rules (and people) can see it.
+            tags=delivery_tags(config.delivery),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
 
@@ -307,8 +320,9 @@ def pipeline_role_statements(
     topic_key_arn: pulumi.Input[str],
     connection_arn: pulumi.Input[str] | None,
     home_region: str,
+    health_alarms: pulumi.Input[str] | None = None,
 ) -> list[iam.Statement]:
-    """Exactly the buckets, keys, projects, functions, topic and connection the pipeline uses.
+    """Exactly the buckets, keys, projects, functions, topic, connection and alarms the pipeline uses.
 
     The pipeline passes no role (its actions run as itself; each project has its own service
     role), so it has no iam:PassRole at all.
@@ -355,6 +369,22 @@ def pipeline_role_statements(
             conditions=[iam.Condition("StringEquals", "kms:ViaService", [f"sns.{home_region}.amazonaws.com"])],
         ),
     ]
+    if health_alarms is not None:
+        statements.append(
+            iam.Statement(
+                sid="WatchHealthAlarms",
+                # The bakes' CloudWatchAlarm rules read each baked region's health alarm, in its region, as the
+                # pipeline role (a rule's role defaults to the pipeline's; RuleDeclaration roleArn). The rule
+                # reference does not list the calls; DescribeAlarms (state) and DescribeAlarmHistory (state
+                # changes within WaitTime) are the CloudWatch reads of an alarm's state, and both take the alarm
+                # ARN as resource (Service Authorization Reference, CloudWatch: resource type alarm). A missing
+                # read would show as the rule's Errored status (API reference, StageConditionsExecution).
+                # One pattern, the family's health alarms in any region, rather than one ARN per region: 20 ARNs
+                # push this role's inline policy past IAM's 10,240 characters (tests/pipeline/test_delivery.py).
+                actions=["cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"],
+                resources=[health_alarms],
+            )
+        )
     if connection_arn is not None:
         statements.append(
             iam.Statement(
@@ -392,7 +422,13 @@ def _triggers(config: PipelineConfig) -> list[aws.codepipeline.PipelineTriggerAr
 
 
 def _build_action(
-    name: str, project: PipelineBuildProject, *, run_order: int = 1, region: str | None = None, env: str | None = None
+    name: str,
+    project: PipelineBuildProject,
+    *,
+    run_order: int = 1,
+    region: str | None = None,
+    env: str | None = None,
+    namespace: str | None = None,
 ) -> aws.codepipeline.PipelineStageActionArgs:
     configuration: dict[str, pulumi.Input[str]] = {"ProjectName": project.project_name}
     if env is not None:
@@ -407,6 +443,7 @@ def _build_action(
         configuration=configuration,
         run_order=run_order,
         region=region,
+        namespace=namespace,
     )
 
 
@@ -470,6 +507,119 @@ def _source_stage(
     return aws.codepipeline.PipelineStageArgs(name=layout.SOURCE, actions=[action])
 
 
+def _health_alarm_pattern(config: PipelineConfig, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+    """ARN pattern of every region's health alarm: ``<prefix>-<env>-<code>-health`` in any region of the account."""
+    name = f"{config.name_prefix}-{config.environment}-*-{delivery.HEALTH_ALARM_PURPOSE}"
+    return pulumi.Output.concat("arn:", PARTITION, ":cloudwatch:*:", account_id, ":alarm:", name)
+
+
+def delivery_tags(config: delivery.DeliveryConfig) -> dict[str, str]:
+    """The delivery choices as tags of the pipeline, read by the policy rules (regionflow.policies.rules)."""
+    tags = {
+        delivery.BAKE_TAG: str(config.bake_minutes),
+        delivery.APPROVAL_TAG: config.approval,
+    }
+    if config.approval_override is not None:
+        tags[delivery.APPROVAL_OVERRIDE_TAG] = config.approval_override
+    return tags
+
+
+def _retry_on_failure(config: PipelineConfig) -> aws.codepipeline.PipelineStageOnFailureArgs | None:
+    """One automatic retry of a failed check stage's failed actions (these stages have nothing to roll back).
+
+    ``onFailure`` result RETRY with a retry configuration (API reference ``FailureConditions``,
+    ``RetryConfiguration``: FAILED_ACTIONS or ALL_ACTIONS); one attempt is all CodePipeline makes ("Configuring
+    stage retry for a failed stage or failed actions", considerations). No onFailure condition goes with it:
+    automatic retry cannot be used with onFailure conditions ("Configure conditions for a stage").
+    """
+    if not config.delivery.auto_retry:
+        return None
+    return aws.codepipeline.PipelineStageOnFailureArgs(
+        result="RETRY",
+        retry_configuration=aws.codepipeline.PipelineStageOnFailureRetryConfigurationArgs(retry_mode="FAILED_ACTIONS"),
+    )
+
+
+def _window_entry(window: delivery.DeploymentWindow) -> aws.codepipeline.PipelineStageBeforeEntryArgs:
+    """Keep a deploy stage from starting outside the window (DeploymentWindow rule, Cron and TimeZone).
+
+    Entry conditions allow FAIL or SKIP, and SKIP only with LambdaInvoke or VariableCheck rules ("Configure
+    conditions for a stage"): the window's result is FAIL. The rule holds the execution at the stage's entry
+    until the window opens (rule reference, DeploymentWindow: "After the deployment window opens, CodePipeline
+    does not check the CloudWatchAlarm alarm again", about an entry condition holding both rules).
+    """
+    return aws.codepipeline.PipelineStageBeforeEntryArgs(
+        condition=aws.codepipeline.PipelineStageBeforeEntryConditionArgs(
+            result="FAIL",
+            rules=[
+                aws.codepipeline.PipelineStageBeforeEntryConditionRuleArgs(
+                    name=delivery.WINDOW_RULE_NAME,
+                    rule_type_id=aws.codepipeline.PipelineStageBeforeEntryConditionRuleRuleTypeIdArgs(
+                        category="Rule", owner="AWS", provider="DeploymentWindow", version="1"
+                    ),
+                    configuration={"Cron": window.cron, "TimeZone": window.time_zone},
+                )
+            ],
+        )
+    )
+
+
+def _bake(
+    stage: delivery.DeployStage, health: Mapping[str, pulumi.Input[str]]
+) -> aws.codepipeline.PipelineStageOnSuccessArgs:
+    """After the stage's deploys succeed, watch each region's health alarm for the bake time; roll back on ALARM.
+
+    One CloudWatchAlarm rule per region, in that region (rules take a ``region``), in the stage's single
+    onSuccess condition of at most 5 rules (checked by regionflow.delivery.check_plan). On-success results are
+    ROLLBACK or FAIL ("Configure conditions for a stage"); ROLLBACK runs the stage again at its last successful
+    execution. WaitTime is in minutes, AlarmStates the states that fail the rule (rule reference,
+    CloudWatchAlarm); AWS's own use case: "roll back the change if the alarm goes into ALARM state within 60
+    minutes" of a successful stage ("Configure conditions for a stage", use cases).
+    """
+    return aws.codepipeline.PipelineStageOnSuccessArgs(
+        condition=aws.codepipeline.PipelineStageOnSuccessConditionArgs(
+            result="ROLLBACK",
+            rules=[
+                aws.codepipeline.PipelineStageOnSuccessConditionRuleArgs(
+                    name=delivery.health_rule_name(region),
+                    rule_type_id=aws.codepipeline.PipelineStageOnSuccessConditionRuleRuleTypeIdArgs(
+                        category="Rule", owner="AWS", provider="CloudWatchAlarm", version="1"
+                    ),
+                    configuration={
+                        "AlarmName": health[region],
+                        "AlarmStates": "ALARM",
+                        "WaitTime": str(stage.bake_minutes),
+                    },
+                    region=region,
+                )
+                for region in stage.regions
+            ],
+        )
+    )
+
+
+def _iam_gate() -> aws.codepipeline.PipelineStageBeforeEntryArgs:
+    """Skip the approval unless the Preview stage saw an IAM change (regionflow.delivery.iam_gate_configuration).
+
+    SKIP is an entry result, supported only with LambdaInvoke and VariableCheck rules, and a SKIP condition
+    cannot be overridden ("Configure conditions for a stage", considerations).
+    """
+    return aws.codepipeline.PipelineStageBeforeEntryArgs(
+        condition=aws.codepipeline.PipelineStageBeforeEntryConditionArgs(
+            result="SKIP",
+            rules=[
+                aws.codepipeline.PipelineStageBeforeEntryConditionRuleArgs(
+                    name=delivery.IAM_GATE_RULE_NAME,
+                    rule_type_id=aws.codepipeline.PipelineStageBeforeEntryConditionRuleRuleTypeIdArgs(
+                        category="Rule", owner="AWS", provider="VariableCheck", version="1"
+                    ),
+                    configuration=delivery.iam_gate_configuration(),
+                )
+            ],
+        )
+    )
+
+
 def _stages(
     config: PipelineConfig,
     pipeline_name: str,
@@ -477,17 +627,22 @@ def _stages(
     projects: dict[str, PipelineBuildProject],
     deploys: list[tuple[RegionTarget, PipelineBuildProject]],
     connection_arn: pulumi.Input[str] | None,
+    plan: Sequence[delivery.DeployStage],
 ) -> list[aws.codepipeline.PipelineStageArgs]:
     rollback = aws.codepipeline.PipelineStageOnFailureArgs(result="ROLLBACK")
+    retry = _retry_on_failure(config)
     commit = layout.commit_variable(config.source_kind)
+    # The Preview build exports IAM_CHANGES (buildspecs/preview.yml); the action's namespace makes it
+    # #{PreviewVariables.IAM_CHANGES} for the Approval stage's condition.
+    preview = _build_action("PulumiPreview", projects["preview"], namespace=delivery.PREVIEW_NAMESPACE)
     stages = [
         _source_stage(config, args, connection_arn),
-        aws.codepipeline.PipelineStageArgs(name=layout.BUILD, actions=[_build_action("Tox", projects["build"])]),
         aws.codepipeline.PipelineStageArgs(
-            name=layout.PREVIEW, actions=[_build_action("PulumiPreview", projects["preview"])]
+            name=layout.BUILD, actions=[_build_action("Tox", projects["build"])], on_failure=retry
         ),
+        aws.codepipeline.PipelineStageArgs(name=layout.PREVIEW, actions=[preview], on_failure=retry),
         aws.codepipeline.PipelineStageArgs(
-            name=layout.SECURITY_SCAN, actions=[_build_action("BanditPipAudit", projects["scan"])]
+            name=layout.SECURITY_SCAN, actions=[_build_action("BanditPipAudit", projects["scan"])], on_failure=retry
         ),
     ]
     if "update" in projects:
@@ -502,50 +657,51 @@ def _stages(
                 name=layout.UPDATE_PIPELINE, actions=[_build_action("PulumiUpPipeline", projects["update"], env=env)]
             )
         )
-    regions = ", ".join(config.regions)
-    approval_config: dict[str, pulumi.Input[str]] = {
-        "NotificationArn": args.topic_arn,
-        "CustomData": f"Deploy commit {commit} of {pipeline_name} to {len(config.regions)} regions: {regions}"[:500],
-    }
-    if config.github is not None:
-        approval_config["ExternalEntityLink"] = f"https://github.com/{config.github.repository}/commit/{commit}"
-    stages.append(
-        aws.codepipeline.PipelineStageArgs(
-            name=layout.APPROVAL,
-            actions=[
-                aws.codepipeline.PipelineStageActionArgs(
-                    name="ApproveDeployment",
-                    category="Approval",
-                    owner="AWS",
-                    provider="Manual",
-                    version="1",
-                    configuration=approval_config,
-                    timeout_in_minutes=config.approval_timeout_minutes,
-                )
+    if config.delivery.approval != "never":
+        regions = ", ".join(config.regions)
+        approval_config: dict[str, pulumi.Input[str]] = {
+            "NotificationArn": args.topic_arn,
+            "CustomData": f"Deploy commit {commit} of {pipeline_name} to {len(config.regions)} regions: {regions}"[
+                :500
             ],
+        }
+        if config.github is not None:
+            approval_config["ExternalEntityLink"] = f"https://github.com/{config.github.repository}/commit/{commit}"
+        stages.append(
+            aws.codepipeline.PipelineStageArgs(
+                name=layout.APPROVAL,
+                before_entry=_iam_gate() if config.delivery.approval == "iam-changes" else None,
+                actions=[
+                    aws.codepipeline.PipelineStageActionArgs(
+                        name="ApproveDeployment",
+                        category="Approval",
+                        owner="AWS",
+                        provider="Manual",
+                        version="1",
+                        configuration=approval_config,
+                        timeout_in_minutes=config.approval_timeout_minutes,
+                    )
+                ],
+            )
         )
-    )
-    primary_target, primary_project = deploys[0]
-    stages.append(
-        aws.codepipeline.PipelineStageArgs(
-            name=layout.DEPLOY_PRIMARY,
-            on_failure=rollback,
-            actions=[
-                _build_action(
-                    f"PulumiUp-{primary_target.stack.region}", primary_project, region=primary_target.stack.region
-                ),
-                _record_action(primary_target, pipeline_name, layout.DEPLOY_PRIMARY, config.source_kind),
-            ],
-        )
-    )
-    secondary_waves = layout.waves(deploys[1:])
-    for stage_name, wave in zip(layout.secondary_stage_names(len(secondary_waves)), secondary_waves, strict=True):
+    by_region = {target.stack.region: (target, project) for target, project in deploys}
+    health = {target.stack.region: target.outputs.health_alarm_name for target, _ in deploys}
+    for stage in plan:
         actions: list[aws.codepipeline.PipelineStageActionArgs] = []
-        for target, project in wave:
-            region = target.stack.region
+        for region in stage.regions:
+            # Every region's deploy has the same run order (in parallel), its logger record the next one.
+            target, project = by_region[region]
             actions.append(
                 _build_action(f"PulumiUp-{region}", project, run_order=layout.DEPLOY_RUN_ORDER, region=region)
             )
-            actions.append(_record_action(target, pipeline_name, stage_name, config.source_kind))
-        stages.append(aws.codepipeline.PipelineStageArgs(name=stage_name, on_failure=rollback, actions=actions))
+            actions.append(_record_action(target, pipeline_name, stage.name, config.source_kind))
+        stages.append(
+            aws.codepipeline.PipelineStageArgs(
+                name=stage.name,
+                before_entry=_window_entry(stage.window) if stage.window is not None else None,
+                on_success=_bake(stage, health) if stage.baked else None,
+                on_failure=rollback,
+                actions=actions,
+            )
+        )
     return stages

@@ -29,6 +29,7 @@ from regionflow.components.pipeline.monitoring import (
 from regionflow.components.pipeline.notifications import PipelineNotifications, PipelineNotificationsArgs
 from regionflow.components.pipeline.pipeline import RegionflowPipeline, RegionflowPipelineArgs, RegionTarget
 from regionflow.contract import RegionalOutputs, read_regional
+from regionflow.delivery import describe, plan_deploy_stages
 from regionflow.naming import PIPELINE_PURPOSE, NameKind
 from regionflow.pipeline_config import PipelineConfig, StackRef
 
@@ -42,6 +43,7 @@ BOUNDARY_ARN = "permissionsBoundaryArn"
 CONNECTION_ARN = "connectionArn"
 CONNECTION_NOTE = "connectionNote"
 DRIFT_PROJECT = "driftProjectName"
+DELIVERY_PLAN = "deliveryPlan"
 
 
 class StackMismatchError(pulumi.RunError):
@@ -94,6 +96,8 @@ def _checked(ref: StackRef, outputs: RegionalOutputs, config: PipelineConfig) ->
         notification_topic_arn=gated(outputs.notification_topic_arn),
         name_prefix=outputs.name_prefix,
         environment=outputs.environment,
+        health_alarm_name=gated(outputs.health_alarm_name),
+        health_alarm_arn=gated(outputs.health_alarm_arn),
     )
 
 
@@ -191,6 +195,9 @@ def build_pipeline_stack(config: PipelineConfig, buildspec_dir: Path) -> Pipelin
         )
     if drift is not None:
         pulumi.export(DRIFT_PROJECT, drift.project_name)
+    # The gates and bakes in one readable list (docs/delivery.md): what `pulumi stack output` shows a reviewer.
+    plan = plan_deploy_stages(config.delivery, config.region, [ref.region for ref in config.secondaries])
+    pulumi.export(DELIVERY_PLAN, describe(plan, config.delivery))
     return PipelineStackOutputs(pipeline, notifications, boundary, monitoring, drift)
 
 
