@@ -59,6 +59,8 @@ BOUNDARY_TAMPERING_ACTIONS: tuple[str, ...] = (
     "iam:DeletePolicyVersion",
     "iam:SetDefaultPolicyVersion",
 )
+# What reading the boundary's document takes (aws iam get-policy, get-policy-version).
+BOUNDARY_READ_ACTIONS: tuple[str, ...] = ("iam:GetPolicy", "iam:GetPolicyVersion")
 PASSED_TO_SERVICES: tuple[str, ...] = (
     "lambda.amazonaws.com",
     "codepipeline.amazonaws.com",
@@ -167,6 +169,12 @@ def boundary_statements(account_id: str, name_prefix: str, environment: str) -> 
             conditions=[iam.Condition("StringEquals", "iam:PassedToService", list(PASSED_TO_SERVICES))],
         ),
         iam.Statement(sid="StateBackendObjects", actions=STATE_OBJECT_ACTIONS, resources=[state, f"{state}/*"]),
+        iam.Statement(
+            sid="ReadThisBoundary",
+            # The Preview stage compares the live boundary with the one its commit needs (regionflow.boundary_check).
+            actions=BOUNDARY_READ_ACTIONS,
+            resources=[this_boundary],
+        ),
         iam.Statement(sid="Unscopable", actions=sorted(iam.UNSCOPABLE_ACTIONS), resources=["*"]),
         iam.Statement(
             sid="DenyStateBucketConfiguration",

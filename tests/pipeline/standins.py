@@ -192,8 +192,12 @@ def pulumi(argv: list[str]) -> None:
     if command == "install":
         if (effective / "PulumiPolicy.yaml").is_file() or (effective / "Pulumi.yaml").is_file():
             _check_requirements(effective)
-            (effective / "venv" / "bin").mkdir(parents=True, exist_ok=True)
-            (effective / "venv" / "bin" / "python").write_text("standin virtualenv\n")
+            # The virtualenv's python: the test's own interpreter, which has regionflow installed as the
+            # project's requirements.txt would.
+            python = effective / "venv" / "bin" / "python"
+            python.parent.mkdir(parents=True, exist_ok=True)
+            python.write_text(f'#!/bin/sh\nexec "{os.environ["STANDIN_REAL_PYTHON"]}" "$@"\n')
+            python.chmod(0o755)
             _injected_failure("pulumi", argv)
             return
         _violation(f"pulumi install: {effective} holds neither Pulumi.yaml nor PulumiPolicy.yaml")
@@ -287,6 +291,21 @@ def aws(argv: list[str]) -> None:
         if not re.fullmatch(r"s3://[a-z0-9.-]+/.+", source):
             _violation(f"aws s3 cp {source!r}: not an s3://bucket/key URL")
         Path(destination).write_bytes(Path(os.environ["STANDIN_SOURCE_ZIP"]).read_bytes())
+    elif command == ("iam", "get-policy"):
+        _option(argv, "--policy-arn")
+        print("v3")
+    elif command == ("iam", "get-policy-version"):
+        arn = _option(argv, "--policy-arn")
+        _option(argv, "--version-id")
+        document = _config().get("boundary_document")
+        if document is None:  # the account's boundary as `regionflow bootstrap` writes it for this ARN
+            from regionflow.boundary import boundary_document, parse_boundary_arn
+
+            family = parse_boundary_arn(arn)
+            if family is None:
+                _violation(f"aws iam get-policy-version: {arn} is no regionflow boundary")
+            document = json.loads(boundary_document(*family))
+        print(json.dumps(document))
     elif command == ("sns", "publish"):
         for name in ("--topic-arn", "--message", "--region"):
             _option(argv, name)

@@ -10,6 +10,7 @@ each rule and its source), so such a defect fails a test.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -345,3 +346,22 @@ def test_drift_before_the_pipelines_first_source_checks_nothing_and_passes(
     assert result.exit_code == 0, result.output
     assert result.of("pulumi") == [] and result.of("aws", "s3", "cp") == []
     assert "has no successful Source execution yet" in result.output
+
+
+def test_preview_stops_on_an_outdated_account_boundary_before_any_preview(
+    projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path
+) -> None:
+    """The boundary only changes with `regionflow bootstrap --update-boundary`; a commit whose roles need more
+    must fail here, naming that fix, not later as AccessDenied in a deploy."""
+    project = projects["preview"]
+    boundary = project_environment(project)["BOUNDARY_ARN"]
+    from regionflow.boundary import boundary_document, parse_boundary_arn
+
+    family = parse_boundary_arn(boundary)
+    assert family is not None
+    outdated = json.loads(boundary_document(*family))
+    outdated["Statement"] = [s for s in outdated["Statement"] if s["Sid"] != "ReadThisBoundary"]
+    result = run(project, source, tmp_path, config={"boundary_document": outdated})
+    assert result.exit_code == 1 and result.of("pulumi", "preview") == []
+    assert f"the account's permissions boundary {boundary} is not the one this commit's roles need" in result.output
+    assert "--update-boundary" in result.output and "ReadThisBoundary" in result.output

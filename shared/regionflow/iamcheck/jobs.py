@@ -93,6 +93,8 @@ CLI_CALLS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("codebuild", "start-build"): ("codebuild:StartBuild", "--project-name", "project"),
     ("s3api", "list-objects-v2"): ("s3:ListBucket", "--bucket", "bucket"),
     ("codepipeline", "list-action-executions"): ("codepipeline:ListActionExecutions", "--pipeline-name", "pipeline"),
+    ("iam", "get-policy"): ("iam:GetPolicy", "--policy-arn", "arn"),
+    ("iam", "get-policy-version"): ("iam:GetPolicyVersion", "--policy-arn", "arn"),
 }
 # `aws s3 cp s3://<location>` of a source artifact whose location the build reads at run time: the object of
 # the pipeline's Source action (named by the build's PIPELINE_NAME / SOURCE_ACTION), in its home artifact store.

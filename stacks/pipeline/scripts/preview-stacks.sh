@@ -13,11 +13,11 @@
 # without --json to print why it failed.
 #
 # Set by the project: PULUMI_BACKEND_URL, PULUMI_SECRETS_PROVIDER, PREVIEW_STACKS ("<folder>:<qualified
-# stack>" separated by spaces: every regional stack, then the pipeline stack).
+# stack>" separated by spaces: every regional stack, then the pipeline stack), BOUNDARY_ARN.
 set -euo pipefail
 # shellcheck source=stacks/pipeline/scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-require PULUMI_BACKEND_URL PULUMI_SECRETS_PROVIDER PREVIEW_STACKS
+require PULUMI_BACKEND_URL PULUMI_SECRETS_PROVIDER PREVIEW_STACKS BOUNDARY_ARN
 IAM_CHANGES_FILE="${IAM_CHANGES_FILE:-${REPO_ROOT}/.regionflow/iam-changes}"
 digests="$(mktemp -d)"
 rm -f "${IAM_CHANGES_FILE}"
@@ -27,6 +27,16 @@ folders=()
 for entry in ${PREVIEW_STACKS}; do folders+=("${entry%%:*}"); done
 install_projects "${folders[@]}"
 install_policy_pack
+
+# The account's permissions boundary (regionflow.boundary) must be the one this commit's roles need: bootstrap
+# writes it and never changes it without --update-boundary, and an outdated one would only show later as
+# AccessDenied in a deploy. IAM is global; get-policy-version returns the document decoded.
+version="$(aws iam get-policy --policy-arn "${BOUNDARY_ARN}" --query Policy.DefaultVersionId --output text)"
+aws iam get-policy-version --policy-arn "${BOUNDARY_ARN}" --version-id "${version}" \
+  --query PolicyVersion.Document --output json >"${digests}/boundary.json"
+# The pipeline project's virtualenv holds regionflow (pulumi install above).
+"${REPO_ROOT}/stacks/pipeline/venv/bin/python" -m regionflow.boundary_check --arn "${BOUNDARY_ARN}" \
+  --actual "${digests}/boundary.json"
 
 failed=""
 previews=()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pulumi
 
 from regionflow import iam
-from regionflow.boundary import BOUNDED_ROLE_ACTIONS
+from regionflow.boundary import BOUNDARY_READ_ACTIONS, BOUNDED_ROLE_ACTIONS
 from regionflow.lambda_layers import POWERTOOLS_LAYER_ACCOUNT
 from regionflow.naming import NameKind, Namer
 from regionflow.offline.discovery import ORGANIZATION
@@ -523,6 +523,6 @@ def all_role_actions() -> set[str]:
         *state_statements(state, write=[("p", "s")], read_projects=["p"]),
     ]
     actions = {a for s in statements if s.effect == "Allow" for a in s.actions}
-    actions |= set(OTHER_ROLE_ACTIONS) | set(KEY_READ_ACTIONS)
+    actions |= set(OTHER_ROLE_ACTIONS) | set(KEY_READ_ACTIONS) | set(BOUNDARY_READ_ACTIONS)
     actions |= {a for scope in READ_SCOPES for a in scope.actions}
     return actions

@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from regionflow import delivery, iam
+from regionflow.boundary import BOUNDARY_READ_ACTIONS
 from regionflow.components.pipeline import layout
 from regionflow.components.pipeline.build_project import PipelineBuildProject, PipelineBuildProjectArgs
 from regionflow.components.pipeline.permissions import (
@@ -156,8 +157,16 @@ class RegionflowPipeline(pulumi.ComponentResource):
                 "preview",
                 "preview.yml",
                 "pulumi preview of every stack with the policy pack; a mandatory violation fails",
-                environment={**pulumi_env, "PREVIEW_STACKS": preview_entries},
-                extra_statements=state_statements(state, read_projects=[*regional_projects, config.project]),
+                environment={**pulumi_env, "PREVIEW_STACKS": preview_entries, "BOUNDARY_ARN": args.boundary_arn},
+                extra_statements=[
+                    *state_statements(state, read_projects=[*regional_projects, config.project]),
+                    iam.Statement(
+                        sid="ReadBoundary",
+                        # The live boundary, compared with the one the commit needs (regionflow.boundary_check).
+                        actions=BOUNDARY_READ_ACTIONS,
+                        resources=[args.boundary_arn],
+                    ),
+                ],
             ),
             "scan": project(
                 "scan",
