@@ -46,7 +46,8 @@ TARGET_PURPOSES: tuple[str, ...] = (TARGET_DEPLOY_PURPOSE, TARGET_READ_PURPOSE, 
 # CodePipeline that uses resources from another AWS account": the bucket policy allows s3:Get*/s3:Put* on the
 # objects and s3:ListBucket on the bucket; the key policy the KMS actions below). Listed, never wildcards.
 ARTIFACT_OBJECT_ACTIONS: tuple[str, ...] = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject")
-ARTIFACT_BUCKET_ACTIONS: tuple[str, ...] = ("s3:GetBucketLocation", "s3:ListBucket")
+# GetBucketVersioning: the pipeline role reads it for every artifact store (pipeline.pipeline_role_statements).
+ARTIFACT_BUCKET_ACTIONS: tuple[str, ...] = ("s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:ListBucket")
 ARTIFACT_KEY_ACTIONS: tuple[str, ...] = (
     "kms:Decrypt",
     "kms:DescribeKey",
@@ -86,6 +87,25 @@ def target_role_name(name_prefix: str, environment: str, region: str, purpose: s
 
 def target_role_arn(account: str, name_prefix: str, environment: str, region: str, purpose: str) -> str:
     return role_arn(account, target_role_name(name_prefix, environment, region, purpose))
+
+
+def read_role_name(name_prefix: str, environment: str) -> str:
+    """The target account's one read-only role (previews and drift of every region there): no region code."""
+    return checked_name(NameKind.IAM_ROLE, f"{name_prefix}-{environment}-{TARGET_READ_PURPOSE}")
+
+
+def read_role_arn(account: str, name_prefix: str, environment: str) -> str:
+    return role_arn(account, read_role_name(name_prefix, environment))
+
+
+def profile_pairs(profiles: dict[str, str]) -> str:
+    """``account=roleArn`` pairs as the pipeline's builds pass them to scripts/common.sh (write_target_profiles)."""
+    return " ".join(f"{account}={arn}" for account, arn in sorted(profiles.items()))
+
+
+def assume_statement(sid: str, role_arns: list[str]) -> iam.Statement:
+    """Let a pipeline account role assume the named target account roles, and nothing else."""
+    return iam.Statement(sid=sid, actions=["sts:AssumeRole"], resources=sorted(role_arns))
 
 
 # -- the pipeline account's roles, by the names the pipeline stack gives them ------------------------------------
@@ -128,7 +148,9 @@ def invoke_principals(pipeline_account: str, name_prefix: str, environment: str,
     return [pipeline_role_arn(pipeline_account, name_prefix, environment, home_region)]
 
 
-def artifact_principals(pipeline_account: str, name_prefix: str, environment: str, home_region: str, region: str) -> list[str]:
+def artifact_principals(
+    pipeline_account: str, name_prefix: str, environment: str, home_region: str, region: str
+) -> list[str]:
     """Who uses a target region's artifact store: the pipeline role (it copies the source artifact into the
     region's store and reads it back) and the region's deploy build (it reads the source artifact)."""
     return sorted(
