@@ -196,6 +196,14 @@ def pipeline_bucket_statements(
 class ArtifactStore(pulumi.ComponentResource):
     """KMS key (rotating, aliased) and an S3 bucket that only accepts TLS and this key."""
 
+    @staticmethod
+    def _pipeline_log_groups(args: ArtifactStoreArgs) -> list[str]:
+        """The pipeline account's build log groups of this region, which the pipeline encrypts with this key
+        (components/pipeline/build_project.py); none for a single-account stack."""
+        if args.pipeline_account is None:
+            return []
+        return [f"arn:{PARTITION}:logs:{args.region}:{args.pipeline_account}:log-group:/aws/codebuild/{args.namer.base}-*"]
+
     key: aws.kms.Key
     bucket: aws.s3.Bucket
     bucket_name: pulumi.Output[str]
@@ -225,7 +233,13 @@ class ArtifactStore(pulumi.ComponentResource):
                         sid="CloudWatchLogsEncryptsOwnLogGroups",
                         principals=[iam.Principal("Service", [f"logs.{args.region}.amazonaws.com"])],
                         actions=LOGS_SERVICE_ACTIONS,
-                        conditions=[iam.Condition("ArnLike", "kms:EncryptionContext:aws:logs:arn", [log_group_arns])],
+                        conditions=[
+                            iam.Condition(
+                                "ArnLike",
+                                "kms:EncryptionContext:aws:logs:arn",
+                                [log_group_arns, *self._pipeline_log_groups(args)],
+                            )
+                        ],
                         kind="resource",
                     ),
                     cloudwatch_alarms_statement(
