@@ -34,6 +34,8 @@ from regionflow.naming import STATE_BUCKET_PURPOSE, NameKind, checked_name
 from regionflow.regions import PARTITION
 
 BOUNDARY_PURPOSE = "deploy-boundary"
+# Every role `regionflow bootstrap --target` makes is named <prefix>-<env>-[<code>-]pipeline-<what> (regionflow.accounts).
+TARGET_ROLE_MARKER = "pipeline-"
 _BOUNDARY_ARN = re.compile(
     rf"^arn:{PARTITION}:iam::(?P<account>\d{{12}}):policy/(?P<prefix>[a-z][a-z0-9-]*)-(?P<environment>[a-z][a-z0-9]*)"
     rf"-{BOUNDARY_PURPOSE}$"
@@ -169,6 +171,13 @@ def boundary_statements(account_id: str, name_prefix: str, environment: str) -> 
             conditions=[iam.Condition("StringEquals", "iam:PassedToService", list(PASSED_TO_SERVICES))],
         ),
         iam.Statement(sid="StateBackendObjects", actions=STATE_OBJECT_ACTIONS, resources=[state, f"{state}/*"]),
+        iam.Statement(
+            sid="AssumeTargetAccountRoles",
+            # Regions in their owners' accounts (regionflow.accounts): the pipeline's builds and service role assume
+            # the family's pipeline-deploy/-read/-invoke roles that `regionflow bootstrap --target` made there.
+            actions=["sts:AssumeRole"],
+            resources=[f"arn:{PARTITION}:iam::*:role/{prefix}*{TARGET_ROLE_MARKER}*"],
+        ),
         iam.Statement(
             sid="ReadThisBoundary",
             # The Preview stage compares the live boundary with the one its commit needs (regionflow.boundary_check).
