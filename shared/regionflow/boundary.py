@@ -172,6 +172,20 @@ def boundary_statements(account_id: str, name_prefix: str, environment: str) -> 
         ),
         iam.Statement(sid="StateBackendObjects", actions=STATE_OBJECT_ACTIONS, resources=[state, f"{state}/*"]),
         iam.Statement(
+            sid="ArtifactStoresOfOtherAccounts",
+            # Regions in their owners' accounts keep their artifact store there (regionflow.accounts): the pipeline
+            # role and the deploy builds use those buckets' objects and keys. The roles' own policies name each.
+            actions=[
+                "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:GetBucketLocation",
+                "s3:GetBucketVersioning", "s3:ListBucket", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt",
+                "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+            ],
+            resources=[
+                f"arn:{PARTITION}:s3:::{prefix}*-{ARTIFACT_BUCKET_PURPOSE}-*",
+                f"arn:{PARTITION}:kms:*:*:key/*",
+            ],
+        ),  # fmt: skip
+        iam.Statement(
             sid="AssumeTargetAccountRoles",
             # Regions in their owners' accounts (regionflow.accounts): the pipeline's builds and service role assume
             # the family's pipeline-deploy/-read/-invoke roles that `regionflow bootstrap --target` made there.
