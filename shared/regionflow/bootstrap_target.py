@@ -104,7 +104,9 @@ class TargetResult:
         return not self.problems
 
 
-def _scope_key_statements(statements: list[iam.Statement], key: str, conditions: list[iam.Condition]) -> list[iam.Statement]:
+def _scope_key_statements(
+    statements: list[iam.Statement], key: str, conditions: list[iam.Condition]
+) -> list[iam.Statement]:
     """Each statement naming the key pattern split: the key with ``conditions``, the rest (aliases) as they were."""
     scoped: list[iam.Statement] = []
     for statement in statements:
@@ -126,7 +128,7 @@ def _scope_key_statements(statements: list[iam.Statement], key: str, conditions:
 
 
 def deploy_policy(account: str, request: TargetRequest) -> str:
-    """``pulumi up`` of the region's stack, as a same-account deploy build may (permissions.regional_deploy_statements)."""
+    """`pulumi up` of the region's stack, as a same-account deploy build may (regional_deploy_statements)."""
     from regionflow.components.pipeline.permissions import regional_deploy_statements
 
     namer = Namer(request.name_prefix, request.environment, request.region)
@@ -317,7 +319,9 @@ class TargetBootstrapper:
                 f"{label}: {what}; attach regionflow's: `aws iam put-role-permissions-boundary --role-name "
                 f"{spec.name} --permissions-boundary {result.boundary_arn}`"
             )
-        attached = [p["PolicyArn"] for p in self.iam.list_attached_role_policies(RoleName=spec.name)["AttachedPolicies"]]
+        attached = [
+            p["PolicyArn"] for p in self.iam.list_attached_role_policies(RoleName=spec.name)["AttachedPolicies"]
+        ]
         if attached:
             result.problems.append(
                 f"{label}: has managed policies attached ({', '.join(sorted(attached))}); it must hold only its inline "
@@ -371,7 +375,7 @@ def print_target_result(result: TargetResult, out: Any) -> None:
     print("3. The pipeline's entry (stacks/pipeline/Pulumi.<stack>.yaml, by the platform team):", file=out)
     print(f"  - stack: organization/regionflow-secondary/{request.environment}-{request.region}", file=out)
     print(f"    region: {request.region}", file=out)
-    print(f"    account: \"{account}\"", file=out)
+    print(f'    account: "{account}"', file=out)
     print("4. The roles the pipeline uses here:", file=out)
     for what, arn in sorted(result.roles.items()):
         print(f"  {what}: {arn}", file=out)

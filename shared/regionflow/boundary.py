@@ -34,7 +34,7 @@ from regionflow.naming import STATE_BUCKET_PURPOSE, NameKind, checked_name
 from regionflow.regions import PARTITION
 
 BOUNDARY_PURPOSE = "deploy-boundary"
-# Every role `regionflow bootstrap --target` makes is named <prefix>-<env>-[<code>-]pipeline-<what> (regionflow.accounts).
+# Every role `bootstrap --target` makes is named <prefix>-<env>-[<code>-]pipeline-<what> (regionflow.accounts).
 TARGET_ROLE_MARKER = "pipeline-"
 _BOUNDARY_ARN = re.compile(
     rf"^arn:{PARTITION}:iam::(?P<account>\d{{12}}):policy/(?P<prefix>[a-z][a-z0-9-]*)-(?P<environment>[a-z][a-z0-9]*)"
@@ -184,7 +184,7 @@ def boundary_statements(account_id: str, name_prefix: str, environment: str) -> 
                 f"arn:{PARTITION}:s3:::{prefix}*-{ARTIFACT_BUCKET_PURPOSE}-*",
                 f"arn:{PARTITION}:kms:*:*:key/*",
             ],
-        ),  # fmt: skip
+        ),
         iam.Statement(
             sid="AssumeTargetAccountRoles",
             # Regions in their owners' accounts (regionflow.accounts): the pipeline's builds and service role assume

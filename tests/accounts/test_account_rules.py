@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policies"))
-from policy_support import record, violations  # noqa: E402
+from policy_support import record, violations
 
-from regionflow.accounts import trust_document  # noqa: E402
+from regionflow.accounts import trust_document
 
 PIPELINE, TARGET = "123456789012", "210987654321"
 ROLE = f"arn:aws:iam::{PIPELINE}:role/rflow-prod-usw2-deploy"
@@ -36,7 +36,9 @@ def key(statements: list[dict[str, Any]]) -> Any:
 def test_a_trust_on_an_account_root_is_rejected_and_the_exact_roles_pass() -> None:
     root = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{PIPELINE}:root"}, "Action": "sts:AssumeRole"}],
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{PIPELINE}:root"}, "Action": "sts:AssumeRole"}
+        ],
     }
     found = violations("iam-trust-no-account-root", [role(root)])
     assert len(found) == 1 and "account root" in found[0].message

@@ -18,8 +18,8 @@ from moto import mock_aws
 
 from regionflow.accounts import account_root, build_role_arn, github_preview_role_arn, pipeline_role_arn
 from regionflow.bootstrap import BootstrapRequest
-from regionflow.boundary import boundary_document
 from regionflow.bootstrap_iam import same_policy
+from regionflow.boundary import boundary_document
 from regionflow.cli import main
 from regionflow.commands.bootstrap import run_bootstrap
 
@@ -87,7 +87,9 @@ def test_both_accounts_bootstrap_and_the_target_roles_trust_exactly_the_pipeline
         assert sorted([named] if isinstance(named, str) else named) == principals
         assert list(statement["Condition"]) == ["ArnEquals"]
         got = iam().get_role(RoleName=role)["Role"]
-        assert got["PermissionsBoundary"]["PermissionsBoundaryArn"].endswith(f"{TARGET}:policy/rflow-prod-deploy-boundary")
+        assert got["PermissionsBoundary"]["PermissionsBoundaryArn"].endswith(
+            f"{TARGET}:policy/rflow-prod-deploy-boundary"
+        )
         assert len(iam().list_role_policies(RoleName=role)["PolicyNames"]) == 1
     # It prints what goes into the pipeline config and the stack file.
     assert 'account: "210987654321"' in output and "pipelineAccount '123456789012'" in output
@@ -97,7 +99,8 @@ def test_both_accounts_bootstrap_and_the_target_roles_trust_exactly_the_pipeline
         deploy = json.loads(deploy)
     key_statements = [s for s in deploy["Statement"] if s["Resource"] == f"arn:aws:kms:us-west-2:{TARGET}:key/*"]
     assert key_statements and all(
-        s["Condition"]["ForAnyValue:StringLike"]["kms:ResourceAliases"] in ("alias/rflow-prod-usw2-*", ["alias/rflow-prod-usw2-*"])
+        s["Condition"]["ForAnyValue:StringLike"]["kms:ResourceAliases"]
+        in ("alias/rflow-prod-usw2-*", ["alias/rflow-prod-usw2-*"])
         for s in key_statements
     )
 
@@ -114,7 +117,9 @@ def test_a_misconfigured_role_is_reported_and_never_changed(aws: pytest.MonkeyPa
     wide_open = json.dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"AWS": account_root(PIPELINE)}, "Action": "sts:AssumeRole"}],
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": account_root(PIPELINE)}, "Action": "sts:AssumeRole"}
+            ],
         }
     )
     iam().update_assume_role_policy(RoleName="rflow-prod-usw2-pipeline-deploy", PolicyDocument=wide_open)

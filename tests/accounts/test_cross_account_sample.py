@@ -19,11 +19,14 @@ from regionflow.accounts_sample import compose
 from regionflow.iamcheck.chain import judge_target_region
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "foundation"))
-from preview_support import preview  # noqa: E402
+from preview_support import preview
 
 PIPELINE, TARGET = "123456789012", "210987654321"
 ROLES = sorted(
-    [pipeline_role_arn(PIPELINE, "rflow", "prod", "us-east-1"), build_role_arn(PIPELINE, "rflow", "prod", "us-west-2", "deploy")]
+    [
+        pipeline_role_arn(PIPELINE, "rflow", "prod", "us-east-1"),
+        build_role_arn(PIPELINE, "rflow", "prod", "us-west-2", "deploy"),
+    ]
 )
 
 
@@ -66,7 +69,11 @@ def test_the_artifact_bucket_and_key_admit_exactly_the_pipeline_roles(manifests:
     target = manifests["regionflow-secondary.prod-us-west-2"]
     bucket = policy_of(resources(target, "aws:s3/bucketPolicy:BucketPolicy")[0])
     key = policy_of(resources(target, "aws:kms/key:Key")[0])
-    for document, sid in ((bucket, "PipelineAccountArtifacts"), (bucket, "PipelineAccountListsArtifacts"), (key, "PipelineAccountUsesKey")):
+    for document, sid in (
+        (bucket, "PipelineAccountArtifacts"),
+        (bucket, "PipelineAccountListsArtifacts"),
+        (key, "PipelineAccountUsesKey"),
+    ):
         statement = by_sid(document, sid)
         assert statement["Principal"] == {"AWS": f"arn:aws:iam::{PIPELINE}:root"}
         assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": ROLES}}
@@ -79,13 +86,19 @@ def test_the_artifact_bucket_and_key_admit_exactly_the_pipeline_roles(manifests:
 def test_the_pipeline_reaches_the_target_only_through_its_roles(manifests: dict[str, Any]) -> None:
     pipeline = manifests["regionflow-pipeline.prod"]
     projects = {r["outputs"]["name"]: r for r in resources(pipeline, "aws:codebuild/project:Project")}
-    env = {v["name"]: v["value"] for v in projects["rflow-prod-usw2-deploy"]["inputs"]["environment"]["environmentVariables"]}
+    env = {
+        v["name"]: v["value"]
+        for v in projects["rflow-prod-usw2-deploy"]["inputs"]["environment"]["environmentVariables"]
+    }
     assert env["REGIONFLOW_TARGET_PROFILES"] == f"{TARGET}=arn:aws:iam::{TARGET}:role/rflow-prod-usw2-pipeline-deploy"
     same = {v["name"] for v in projects["rflow-prod-euw1-deploy"]["inputs"]["environment"]["environmentVariables"]}
     assert "REGIONFLOW_TARGET_PROFILES" not in same
     stages = resources(pipeline, "aws:codepipeline/pipeline:Pipeline")[0]["inputs"]["stages"]
     actions = {a["name"]: a for stage in stages for a in stage["actions"]}
-    assert actions["RecordDeployment-us-west-2"]["roleArn"] == f"arn:aws:iam::{TARGET}:role/rflow-prod-usw2-pipeline-invoke"
+    assert (
+        actions["RecordDeployment-us-west-2"]["roleArn"]
+        == f"arn:aws:iam::{TARGET}:role/rflow-prod-usw2-pipeline-invoke"
+    )
     assert "roleArn" not in actions["RecordDeployment-eu-west-1"]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from offline_support import REPO_ROOT
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "foundation"))
-from preview_support import preview  # noqa: E402
+from preview_support import preview
 
 FIXTURE = Path(__file__).parent / "fixtures" / "single-account-manifests.sha256"
 

@@ -147,12 +147,19 @@ def run_target_bootstrap(args: Any, out: TextIO, clients: ClientFactory = boto3_
     """``regionflow bootstrap --target``: one line per argument error (exit 2), problems reported (exit 1)."""
     from regionflow.bootstrap_target import TargetBootstrapper, TargetInputError, TargetRequest, print_target_result
 
-    missing = [flag for flag, value in (("--trust-account", args.trust_account), ("--home-region", args.home_region)) if not value]
+    missing = [
+        flag
+        for flag, value in (("--trust-account", args.trust_account), ("--home-region", args.home_region))
+        if not value
+    ]
     if missing:
         print(f"error: --target needs {' and '.join(missing)} (the pipeline's account and home region)", file=out)
         return EXIT_BAD_INPUT
     if args.github_repository or args.update_boundary:
-        print("error: --target takes no --github-repository or --update-boundary (run plain bootstrap for those)", file=out)
+        print(
+            "error: --target takes no --github-repository or --update-boundary (run plain bootstrap for those)",
+            file=out,
+        )
         return EXIT_BAD_INPUT
     request = TargetRequest(
         region=args.region,
@@ -171,7 +178,10 @@ def run_target_bootstrap(args: Any, out: TextIO, clients: ClientFactory = boto3_
         print(f"error: {error}", file=out)
         return EXIT_BAD_INPUT
     except ImportError:
-        print("error: boto3 is not installed; install regionflow with its ops extra: pip install 'regionflow[ops]'", file=out)
+        print(
+            "error: boto3 is not installed; install regionflow with its ops extra: pip install 'regionflow[ops]'",
+            file=out,
+        )
         return EXIT_FAILED
     except Exception as error:  # noqa: BLE001 - AWS errors (credentials, permissions) become one line
         print(f"error: AWS refused the target bootstrap: {_one_line(error)}", file=out)

@@ -202,7 +202,9 @@ class ArtifactStore(pulumi.ComponentResource):
         (components/pipeline/build_project.py); none for a single-account stack."""
         if args.pipeline_account is None:
             return []
-        return [f"arn:{PARTITION}:logs:{args.region}:{args.pipeline_account}:log-group:/aws/codebuild/{args.namer.base}-*"]
+        return [
+            f"arn:{PARTITION}:logs:{args.region}:{args.pipeline_account}:log-group:/aws/codebuild/{args.namer.base}-*"
+        ]
 
     key: aws.kms.Key
     bucket: aws.s3.Bucket

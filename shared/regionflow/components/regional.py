@@ -86,7 +86,11 @@ def build_regional_stack(config: RegionalConfig, function_dir: Path) -> Regional
             pipeline_account=config.pipeline_account,
             pipeline_principals=tuple(
                 artifact_principals(
-                    config.pipeline_account, config.name_prefix, config.environment, config.primary_region, config.region
+                    config.pipeline_account,
+                    config.name_prefix,
+                    config.environment,
+                    config.primary_region,
+                    config.region,
                 )
             )
             if config.pipeline_account is not None

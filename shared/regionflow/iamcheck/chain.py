@@ -75,15 +75,21 @@ def identity_allows(principal: str, policies: list[str], boundary: str, action: 
 
 
 def resource_admits(
-    principal: str, label: str, policy: str, action: str, resource: str, extra: Mapping[str, tuple[str, ...]] | None = None
+    principal: str,
+    label: str,
+    policy: str,
+    action: str,
+    resource: str,
+    extra: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Link:
     """A resource policy of another account grants ``principal`` (through its account with aws:PrincipalArn)."""
     request = Request(principal, _account(principal), action, resource, _context(principal, extra))
     compiled = _compiled(label, [policy])
     deny = _scan(compiled, request, "Deny", resource_policy=True)
-    allow = _scan(compiled, request, "Allow", resource_policy=True, principal_kind="direct").value | _scan(
-        compiled, request, "Allow", resource_policy=True, principal_kind="account"
-    ).value
+    allow = (
+        _scan(compiled, request, "Allow", resource_policy=True, principal_kind="direct").value
+        | _scan(compiled, request, "Allow", resource_policy=True, principal_kind="account").value
+    )
     ok = allow is Tri.TRUE and deny.value is Tri.FALSE
     return Link(label, principal, action, resource, ok, "" if ok else f"{label} does not admit it")
 
@@ -132,7 +138,9 @@ def judge_target_region(
         links.append(resource_admits(source, f"trust of {target}", specs[target].trust, "sts:AssumeRole", target))
     # No other role of the pipeline account is admitted by the deploy role's trust (exact roles, not the root).
     stranger = build_role_arn(pipeline_account, name_prefix, environment, home_region, "build")
-    admitted = resource_admits(stranger, f"trust of {deploy_role}", specs[deploy_role].trust, "sts:AssumeRole", deploy_role)
+    admitted = resource_admits(
+        stranger, f"trust of {deploy_role}", specs[deploy_role].trust, "sts:AssumeRole", deploy_role
+    )
     links.append(Link("trust refuses other roles", stranger, "sts:AssumeRole", deploy_role, not admitted.allowed))
     # The deploy role under the target boundary: every (action, resource) a same-account deploy build holds.
     namer = Namer(name_prefix, environment, region)
@@ -148,7 +156,7 @@ def judge_target_region(
                 concrete = str(resource).replace("*", "x")
                 # The request as the provider sends it: the key's alias, and what the statement's own conditions ask
                 # (the same-account grant describes the request: ViaService, GrantIsForAWSResource, the boundary).
-                asked = {c.variable: (str(list(c.values)[0]),) for c in statement.conditions}
+                asked = {c.variable: (str(next(iter(c.values))),) for c in statement.conditions}
                 context = _context(deploy_role, {"kms:ResourceAliases": alias, **asked})
                 decision = decide(
                     Request(deploy_role, target_account, action, concrete, context),
@@ -157,7 +165,14 @@ def judge_target_region(
                 )
                 if decision.outcome is not Outcome.ALLOWED or action == statement.actions[0]:
                     links.append(
-                        Link("deploy role", deploy_role, action, concrete, decision.outcome is Outcome.ALLOWED, decision.reason)
+                        Link(
+                            "deploy role",
+                            deploy_role,
+                            action,
+                            concrete,
+                            decision.outcome is Outcome.ALLOWED,
+                            decision.reason,
+                        )
                     )
     # The artifact store admits the pipeline role and the deploy build, and each one's own policy allows it.
     for principal in (pipeline_role, deploy_build):

@@ -31,6 +31,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from regionflow.accounts import ARTIFACT_KEY_ACTIONS
 from regionflow.components.pipeline.layout import MAX_ACTIONS_PER_STAGE
 from regionflow.delivery import (
     APPROVAL_OVERRIDE_TAG,
@@ -41,7 +42,6 @@ from regionflow.delivery import (
     PROTECTED_ENVIRONMENT,
     RULE_NAME_PATTERN,
 )
-from regionflow.accounts import ARTIFACT_KEY_ACTIONS
 from regionflow.iam import UNSCOPABLE_ACTIONS
 from regionflow.policies.documents import (
     DocumentKind,
@@ -305,7 +305,11 @@ def _cross_account_key_grants(resource_type: str, props: Mapping[str, Any]) -> I
         if kind is not DocumentKind.KEY or not _allow(stmt):
             continue
         others = sorted(
-            {m.group(1) for p in _aws_principals(stmt) if (m := _ACCOUNT_ROOT.match(p) or re.match(r"^arn:aws[a-z-]*:iam::(\d{12}):", p))}
+            {
+                m.group(1)
+                for p in _aws_principals(stmt)
+                if (m := _ACCOUNT_ROOT.match(p) or re.match(r"^arn:aws[a-z-]*:iam::(\d{12}):", p))
+            }
             - {own}
         )
         if not others:
@@ -900,7 +904,7 @@ def build_policies() -> list[Any]:
         ),
         ResourceValidationPolicy(
             name="kms-cross-account-use-only",
-            description="A key policy lets another account only use the key (no kms:*, no administration), as named roles.",
+            description="Another account may only use a key (no kms:*, no administration), as named roles.",
             enforcement_level=MANDATORY,
             validate=_policy_bearing(_cross_account_key_grants),
         ),

@@ -155,7 +155,8 @@ class RegionflowPipeline(pulumi.ComponentResource):
         # Regions in their owners' accounts (regionflow.accounts, docs/accounts.md): the Preview build previews
         # each through that account's read role, via the profile regionflow-<account> its provider names.
         read_roles = {
-            account: read_role_arn(account, config.name_prefix, config.environment) for account in config.target_accounts
+            account: read_role_arn(account, config.name_prefix, config.environment)
+            for account in config.target_accounts
         }
         read_env: dict[str, pulumi.Input[str]] = (
             {"REGIONFLOW_TARGET_PROFILES": profile_pairs(read_roles)} if read_roles else {}
@@ -250,7 +251,9 @@ class RegionflowPipeline(pulumi.ComponentResource):
                 # The provider reaches the region's account through the profile regionflow-<account>, which the
                 # build points at the target bootstrap's deploy role (scripts/common.sh write_target_profiles);
                 # the build's own role only assumes it, and keeps the state and secrets (regionflow.accounts).
-                deploy_role = target_role_arn(account, config.name_prefix, config.environment, region, TARGET_DEPLOY_PURPOSE)
+                deploy_role = target_role_arn(
+                    account, config.name_prefix, config.environment, region, TARGET_DEPLOY_PURPOSE
+                )
                 deploy_env = {"REGIONFLOW_TARGET_PROFILES": profile_pairs({account: deploy_role})}
                 deploy_statements = [assume_statement("AssumeTargetDeployRole", [deploy_role])]
             deploy_projects.append(
@@ -282,9 +285,7 @@ class RegionflowPipeline(pulumi.ComponentResource):
             self.projects[f"deploy-{region}"] = deploy_projects[-1][1]
 
         targets = [args.primary, *args.secondaries]
-        plan = delivery.plan_deploy_stages(
-            config.delivery, config.region, [t.stack.region for t in args.secondaries]
-        )
+        plan = delivery.plan_deploy_stages(config.delivery, config.region, [t.stack.region for t in args.secondaries])
         baked_regions = {region for stage in plan if stage.baked for region in stage.regions}
         self.role = service_role(
             f"{name}-role",
