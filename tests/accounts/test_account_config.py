@@ -11,7 +11,7 @@ from regionflow.accounts_sample import compose
 from regionflow.config import ConfigError, config_from_mapping, load_regional_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "foundation"))
-from preview_support import edit, preview  # noqa: E402
+from preview_support import edit, preview
 
 BASE = {
     "environment": "prod",
@@ -44,7 +44,7 @@ def test_both_accounts_make_a_cross_account_stack_and_none_a_single_account_one(
         ("secondary", {"account": "210987654321"}, "regionflow-secondary:account: is only used by a region"),
         ("secondary", {"account": "21098765432", "pipelineAccount": "123456789012"}, "is not an AWS account ID"),
         ("secondary", {"account": "123456789012", "pipelineAccount": "123456789012"}, "equals account"),
-        ("primary", {"account": "210987654321", "pipelineAccount": "123456789012"}, "must live in the pipeline account"),
+        ("primary", {"account": "210987654321", "pipelineAccount": "123456789012"}, "must live in the pipeline"),
     ],
 )
 def test_bad_account_config_is_one_line(kind: str, values: dict[str, str], message: str) -> None:
