@@ -34,6 +34,8 @@ from regionflow.naming import STATE_BUCKET_PURPOSE, NameKind, checked_name
 from regionflow.regions import PARTITION
 
 BOUNDARY_PURPOSE = "deploy-boundary"
+# Every role `bootstrap --target` makes is named <prefix>-<env>-[<code>-]pipeline-<what> (regionflow.accounts).
+TARGET_ROLE_MARKER = "pipeline-"
 _BOUNDARY_ARN = re.compile(
     rf"^arn:{PARTITION}:iam::(?P<account>\d{{12}}):policy/(?P<prefix>[a-z][a-z0-9-]*)-(?P<environment>[a-z][a-z0-9]*)"
     rf"-{BOUNDARY_PURPOSE}$"
@@ -169,6 +171,27 @@ def boundary_statements(account_id: str, name_prefix: str, environment: str) -> 
             conditions=[iam.Condition("StringEquals", "iam:PassedToService", list(PASSED_TO_SERVICES))],
         ),
         iam.Statement(sid="StateBackendObjects", actions=STATE_OBJECT_ACTIONS, resources=[state, f"{state}/*"]),
+        iam.Statement(
+            sid="ArtifactStoresOfOtherAccounts",
+            # Regions in their owners' accounts keep their artifact store there (regionflow.accounts): the pipeline
+            # role and the deploy builds use those buckets' objects and keys. The roles' own policies name each.
+            actions=[
+                "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:GetBucketLocation",
+                "s3:GetBucketVersioning", "s3:ListBucket", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt",
+                "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+            ],
+            resources=[
+                f"arn:{PARTITION}:s3:::{prefix}*-{ARTIFACT_BUCKET_PURPOSE}-*",
+                f"arn:{PARTITION}:kms:*:*:key/*",
+            ],
+        ),
+        iam.Statement(
+            sid="AssumeTargetAccountRoles",
+            # Regions in their owners' accounts (regionflow.accounts): the pipeline's builds and service role assume
+            # the family's pipeline-deploy/-read/-invoke roles that `regionflow bootstrap --target` made there.
+            actions=["sts:AssumeRole"],
+            resources=[f"arn:{PARTITION}:iam::*:role/{prefix}*{TARGET_ROLE_MARKER}*"],
+        ),
         iam.Statement(
             sid="ReadThisBoundary",
             # The Preview stage compares the live boundary with the one its commit needs (regionflow.boundary_check).

@@ -135,6 +135,16 @@ def _add_gitops_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="make the derived boundary document the policy's new default version when the existing one differs",
     )
     bootstrap.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
+    bootstrap.add_argument(
+        "--target",
+        action="store_true",
+        help="prepare a region owner's account for the pipeline of --trust-account instead (docs/accounts.md): "
+        "the boundary and the region's deploy, read and invoke roles; --region is the region's",
+    )
+    bootstrap.add_argument("--trust-account", default=None, help="with --target: the pipeline's 12-digit account")
+    bootstrap.add_argument(
+        "--home-region", default=None, help="with --target: the pipeline's home region (its primary stack's)"
+    )
     deploy = sub.add_parser(
         "deploy",
         help="pulumi up every stack: primary, then the secondaries, then the pipeline",
@@ -193,6 +203,10 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
         if code != EXIT_BAD_INPUT and not args.quiet and not args.json:
             print(f"Duration: {time.perf_counter() - started:.2f}s", file=out)
         return code
+    if args.command == "bootstrap" and args.target:
+        from regionflow.commands.bootstrap import run_target_bootstrap
+
+        return run_target_bootstrap(args, out)
     if args.command == "bootstrap":
         from regionflow.bootstrap import BootstrapRequest
         from regionflow.commands.bootstrap import repository_projects, run_bootstrap

@@ -336,6 +336,14 @@ class RegionalConfig:
     powertools_layer_version: int | None
     # Alarms of the region owner's services that are part of the region's health (regionflow.delivery).
     health_alarm_names: tuple[str, ...] = ()
+    # A region in its owner's account (regionflow.accounts, docs/accounts.md): the account the stack deploys
+    # and the pipeline account whose roles its artifact store admits. Both None: the stack is single-account.
+    account: str | None = None
+    pipeline_account: str | None = None
+
+    @property
+    def cross_account(self) -> bool:
+        return self.pipeline_account is not None
 
     @property
     def namer(self) -> Namer:
@@ -389,6 +397,15 @@ def load_regional_config(
     from regionflow.delivery import load_health_alarm_names
 
     health_alarm_names = load_health_alarm_names(reader, Namer(name_prefix, environment, region))
+    account, pipeline_account = load_accounts(reader)
+    if kind == "primary" and pipeline_account is not None:
+        raise ConfigError(
+            reader.key("pipelineAccount"),
+            "the primary stack must live in the pipeline account: the pipeline's Build, Preview, SecurityScan and "
+            "drift builds use its artifact store and its logger receives the pipeline's events on that account's "
+            "event bus (docs/accounts.md)",
+            "remove pipelineAccount and account; give another region to the other account as a secondary",
+        )
     return RegionalConfig(
         project=project,
         stack=stack,
@@ -413,7 +430,46 @@ def load_regional_config(
         if layer_raw is None
         else reader.integer("powertoolsLayerVersion", 0, minimum=1, maximum=1000),
         health_alarm_names=health_alarm_names,
+        account=account,
+        pipeline_account=pipeline_account,
     )
+
+
+def load_accounts(reader: ConfigReader) -> tuple[str | None, str | None]:
+    """``(account, pipelineAccount)``: both set for a region in its owner's account, neither for one account.
+
+    ``pipelineAccount`` is the account of the pipeline and its state backend; ``account`` the stack's own,
+    which its provider reaches through the ``regionflow-<account>`` profile (regionflow.accounts) and which the
+    program checks against the caller's identity at run time.
+    """
+    from regionflow.accounts import is_account
+
+    account = reader.raw("account")
+    pipeline_account = reader.raw("pipelineAccount")
+    for name, value in (("account", account), ("pipelineAccount", pipeline_account)):
+        if value is not None and not is_account(value):
+            raise ConfigError(
+                reader.key(name), f"{value!r} is not an AWS account ID", reader.set_hint(name, "'210987654321'")
+            )
+    if pipeline_account is None and account is not None:
+        raise ConfigError(
+            reader.key("account"),
+            "is only used by a region in another account than the pipeline's, and pipelineAccount is not set",
+            f"run {reader.command('pipelineAccount <the pipeline account>')}, or remove account",
+        )
+    if pipeline_account is not None and account is None:
+        raise ConfigError(
+            reader.key("account"),
+            "is missing: a stack with pipelineAccount deploys into its own account, which it must name",
+            reader.set_hint("account", "'<this region\'s account>'"),
+        )
+    if pipeline_account is not None and account == pipeline_account:
+        raise ConfigError(
+            reader.key("pipelineAccount"),
+            f"equals account {account}: a stack in the pipeline's own account is single-account",
+            "remove pipelineAccount and account",
+        )
+    return account, pipeline_account
 
 
 def config_from_mapping(values: Mapping[str, str]) -> ConfigGetter:

@@ -77,6 +77,8 @@ class StackRef:
     stack: str
     folder: str  # the project's folder relative to the repository root, e.g. "stacks/secondary"
     region: str
+    # The account the stack deploys into (regionflow.accounts); None: the pipeline's own account.
+    account: str | None = None
 
     @property
     def label(self) -> str:
@@ -144,6 +146,11 @@ class PipelineConfig:
         return f"{ORGANIZATION}/{self.project}/{self.stack}"
 
     @property
+    def target_accounts(self) -> tuple[str, ...]:
+        """The other accounts the pipeline deploys into (regionflow.accounts), sorted."""
+        return tuple(sorted({s.account for s in self.secondaries if s.account is not None}))
+
+    @property
     def regions(self) -> tuple[str, ...]:
         return (self.primary.region, *(s.region for s in self.secondaries))
 
@@ -206,7 +213,8 @@ class _Stacks:
         return StackRef(value, match["project"], match["stack"], folder, region)
 
 
-SECONDARY_ENTRY_KEYS: tuple[str, ...] = ("stack", "region")
+SECONDARY_ENTRY_KEYS: tuple[str, ...] = ("stack", "region", "account")
+REQUIRED_ENTRY_KEYS: tuple[str, ...] = ("stack", "region")
 
 
 def secondary_entry_commands(index: int, stack: str, region: str, *, reader: ConfigReader | None = None) -> str:
@@ -266,10 +274,10 @@ def _secondaries(reader: ConfigReader, stacks: _Stacks, home: str) -> tuple[Stac
             hint = f" (did you mean {suggestion}?)" if suggestion else ""
             raise ConfigError(
                 reader.key(f"{key_name}.{unknown}"),
-                f"is not a key of a secondaryStacks entry{hint}; an entry has exactly stack and region",
+                f"is not a key of a secondaryStacks entry{hint}; an entry has stack, region and optionally account",
                 f"rename it to {suggestion} in the stack file" if suggestion else "remove it from the entry",
             )
-        for required in SECONDARY_ENTRY_KEYS:
+        for required in REQUIRED_ENTRY_KEYS:
             if entry.get(required) in (None, ""):
                 example = (
                     f"{ORGANIZATION}/regionflow-secondary/prod-{entry.get('region') or '<region>'}"
@@ -307,7 +315,20 @@ def _secondaries(reader: ConfigReader, stacks: _Stacks, home: str) -> tuple[Stac
                     path_arguments(f"{key_name}.stack", f"{ORGANIZATION}/regionflow-secondary/prod-{region}")
                 ),
             )
-        refs.append(stacks.resolve(reader, f"{key_name}.stack", stack, region))
+        account = entry.get("account")
+        if account is not None:
+            from regionflow.accounts import is_account
+
+            if isinstance(account, int) and len(str(account)) == 12:
+                account = str(account)  # YAML reads an unquoted ID as a number
+            if not is_account(account):
+                raise ConfigError(
+                    reader.key(f"{key_name}.account"),
+                    f"{account!r} is not an AWS account ID (12 digits)",
+                    "run " + reader.command(path_arguments(f"{key_name}.account", "'210987654321'")),
+                )
+        ref = stacks.resolve(reader, f"{key_name}.stack", stack, region)
+        refs.append(StackRef(ref.qualified_name, ref.project, ref.stack, ref.folder, ref.region, account))
     for kind, values in (("region", [r.region for r in refs]), ("stack", [r.qualified_name for r in refs])):
         duplicates = sorted({v for v in values if values.count(v) > 1})
         if duplicates:
@@ -462,6 +483,23 @@ def load_pipeline_config(
         return match["account"]
 
     backend = _backend(reader, account_from)
+    pipeline_account = account_from("stateKeyArn", backend.state_key_arn)
+    primary_account = reader.raw("primaryAccount")
+    if primary_account is not None and primary_account != pipeline_account:
+        raise ConfigError(
+            reader.key("primaryAccount"),
+            f"{primary_account!r} is not the pipeline account {pipeline_account}: the primary stack must live there "
+            "(the Build, Preview, SecurityScan and drift builds use its artifact store, and its logger receives the "
+            "pipeline's events on that account's event bus; docs/accounts.md)",
+            f"remove primaryAccount (or set it to {pipeline_account}) and give the other account a secondary region",
+        )
+    # An entry naming the pipeline's own account is single-account: it behaves exactly as one without `account`.
+    secondaries = tuple(
+        StackRef(s.qualified_name, s.project, s.stack, s.folder, s.region, None)
+        if s.account in (None, pipeline_account)
+        else s
+        for s in secondaries
+    )
     version = reader.matching(
         "pulumiVersion",
         reader.raw("pulumiVersion") or DEFAULT_PULUMI_VERSION,
@@ -474,7 +512,7 @@ def load_pipeline_config(
         stack=stack,
         environment=environment,
         region=region,
-        account_id=account_from("stateKeyArn", backend.state_key_arn),
+        account_id=pipeline_account,
         name_prefix=name_prefix,
         owner=owner,
         cost_center=cost_center,

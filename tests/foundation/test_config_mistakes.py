@@ -69,7 +69,8 @@ def test_an_unknown_key_inside_a_secondary_stacks_entry_is_named_with_its_index(
     assert code == 2
     assert one_error(output) == (
         f"error: {PIPELINE}: regionflow-pipeline:secondaryStacks[1].regoin: is not a key of a secondaryStacks entry "
-        "(did you mean region?); an entry has exactly stack and region. Fix: rename it to region in the stack file"
+        "(did you mean region?); an entry has stack, region and optionally account. Fix: rename it to region in the "
+        "stack file"
     )
 
 

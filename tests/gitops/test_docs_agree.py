@@ -44,9 +44,13 @@ def test_the_unscopable_actions_are_all_listed_in_the_pipeline_doc() -> None:
         assert action in PIPELINE or (name in PIPELINE and service in PIPELINE), action
 
 
-def test_multi_account_is_stated_as_one_account_today() -> None:
-    assert "### One account today" in README
-    assert "not\nsupported yet" in README or "not supported yet" in README
+def test_multi_account_is_stated_as_supported() -> None:
+    """Issue 15: the README says plainly that several accounts are supported, and points to docs/accounts.md."""
+    assert "### One account today" not in README and "not supported yet" not in README
+    assert "**Multi-account is supported.**" in README and "docs/accounts.md" in README
+    accounts = (REPO_ROOT / "docs" / "accounts.md").read_text()
+    for step in ("## 1. Prepare your account", "## 2. Add your region", "## Revoke the pipeline's access"):
+        assert step in accounts
 
 
 def test_the_docs_name_the_repository_variables_bootstrap_prints() -> None:

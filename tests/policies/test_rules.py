@@ -55,6 +55,8 @@ SUBJECTS: dict[str, frozenset[str]] = {
     "pipeline-stage-conditions": frozenset({rules.PIPELINE}),
     "pipeline-deploy-bake": frozenset({rules.PIPELINE}),
     "pipeline-artifacts-cmk": frozenset({rules.PIPELINE}),
+    "iam-trust-no-account-root": frozenset({"aws:iam/role:Role"}),
+    "kms-cross-account-use-only": frozenset({"aws:kms/key:Key"}),
 }
 
 

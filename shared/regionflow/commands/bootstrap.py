@@ -141,3 +141,50 @@ def run_bootstrap(
 def _one_line(error: Exception) -> str:
     text = " ".join(str(error).split())
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def run_target_bootstrap(args: Any, out: TextIO, clients: ClientFactory = boto3_clients) -> int:
+    """``regionflow bootstrap --target``: one line per argument error (exit 2), problems reported (exit 1)."""
+    from regionflow.bootstrap_target import TargetBootstrapper, TargetInputError, TargetRequest, print_target_result
+
+    missing = [
+        flag
+        for flag, value in (("--trust-account", args.trust_account), ("--home-region", args.home_region))
+        if not value
+    ]
+    if missing:
+        print(f"error: --target needs {' and '.join(missing)} (the pipeline's account and home region)", file=out)
+        return EXIT_BAD_INPUT
+    if args.github_repository or args.update_boundary:
+        print(
+            "error: --target takes no --github-repository or --update-boundary (run plain bootstrap for those)",
+            file=out,
+        )
+        return EXIT_BAD_INPUT
+    request = TargetRequest(
+        region=args.region,
+        name_prefix=args.name_prefix,
+        environment=args.environment,
+        trust_account=args.trust_account,
+        home_region=args.home_region,
+        account_id=args.account_id,
+    )
+    try:
+        request.validate()
+        result = TargetBootstrapper(
+            request, sts=clients("sts", request.region), iam_client=clients("iam", request.region)
+        ).run()
+    except TargetInputError as error:
+        print(f"error: {error}", file=out)
+        return EXIT_BAD_INPUT
+    except ImportError:
+        print(
+            "error: boto3 is not installed; install regionflow with its ops extra: pip install 'regionflow[ops]'",
+            file=out,
+        )
+        return EXIT_FAILED
+    except Exception as error:  # noqa: BLE001 - AWS errors (credentials, permissions) become one line
+        print(f"error: AWS refused the target bootstrap: {_one_line(error)}", file=out)
+        return EXIT_FAILED
+    print_target_result(result, out)
+    return EXIT_OK if result.ok else EXIT_FAILED

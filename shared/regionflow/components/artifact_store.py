@@ -8,6 +8,13 @@ import pulumi
 import pulumi_aws as aws
 
 from regionflow import iam
+from regionflow.accounts import (
+    ARTIFACT_BUCKET_ACTIONS,
+    ARTIFACT_KEY_ACTIONS,
+    ARTIFACT_OBJECT_ACTIONS,
+    account_root,
+    principal_arn_condition,
+)
 from regionflow.naming import Namer
 from regionflow.regions import PARTITION
 
@@ -136,10 +143,68 @@ class ArtifactStoreArgs:
     # The home region's logger receives the pipeline's state changes from EventBridge, whose dead letters go
     # to the logger's queue, encrypted with this key.
     eventbridge_dead_letters: bool = False
+    # A region in its owner's account: the pipeline account and its roles that use this store (regionflow.accounts).
+    pipeline_account: str | None = None
+    pipeline_principals: tuple[str, ...] = ()
+
+
+def pipeline_key_statement(pipeline_account: str, principals: tuple[str, ...]) -> iam.Statement:
+    """Key-policy statement for the pipeline account's roles: encrypt and decrypt artifacts, nothing else.
+
+    CodePipeline's cross-account guide ("Create a pipeline in CodePipeline that uses resources from another AWS
+    account") asks the artifact key's policy to allow the other account's roles to use the key. The principal is
+    the pipeline account and ``aws:PrincipalArn`` names its roles: KMS refuses a key policy naming a role that does
+    not exist yet (MalformedPolicyDocumentException), and this stack is deployed before the pipeline's roles.
+    """
+    return iam.Statement(
+        sid="PipelineAccountUsesKey",
+        principals=[iam.Principal("AWS", [account_root(pipeline_account)])],
+        actions=ARTIFACT_KEY_ACTIONS,
+        conditions=[principal_arn_condition(list(principals))],
+        kind="resource",
+    )
+
+
+def pipeline_bucket_statements(
+    pipeline_account: str, principals: tuple[str, ...], bucket_arn: pulumi.Input[str], objects: pulumi.Input[str]
+) -> list[iam.Statement]:
+    """Bucket-policy statements for the pipeline account's roles, as CodePipeline's cross-account guide shows them
+    (objects read and written, the bucket listed), with the roles named in ``aws:PrincipalArn`` (S3 refuses a
+    policy naming a principal that does not exist: "Invalid principal in policy")."""
+    principal = [iam.Principal("AWS", [account_root(pipeline_account)])]
+    condition = [principal_arn_condition(list(principals))]
+    return [
+        iam.Statement(
+            sid="PipelineAccountArtifacts",
+            principals=principal,
+            actions=ARTIFACT_OBJECT_ACTIONS,
+            resources=[objects],
+            conditions=condition,
+            kind="resource",
+        ),
+        iam.Statement(
+            sid="PipelineAccountListsArtifacts",
+            principals=principal,
+            actions=ARTIFACT_BUCKET_ACTIONS,
+            resources=[bucket_arn],
+            conditions=condition,
+            kind="resource",
+        ),
+    ]
 
 
 class ArtifactStore(pulumi.ComponentResource):
     """KMS key (rotating, aliased) and an S3 bucket that only accepts TLS and this key."""
+
+    @staticmethod
+    def _pipeline_log_groups(args: ArtifactStoreArgs) -> list[str]:
+        """The pipeline account's build log groups of this region, which the pipeline encrypts with this key
+        (components/pipeline/build_project.py); none for a single-account stack."""
+        if args.pipeline_account is None:
+            return []
+        return [
+            f"arn:{PARTITION}:logs:{args.region}:{args.pipeline_account}:log-group:/aws/codebuild/{args.namer.base}-*"
+        ]
 
     key: aws.kms.Key
     bucket: aws.s3.Bucket
@@ -170,13 +235,24 @@ class ArtifactStore(pulumi.ComponentResource):
                         sid="CloudWatchLogsEncryptsOwnLogGroups",
                         principals=[iam.Principal("Service", [f"logs.{args.region}.amazonaws.com"])],
                         actions=LOGS_SERVICE_ACTIONS,
-                        conditions=[iam.Condition("ArnLike", "kms:EncryptionContext:aws:logs:arn", [log_group_arns])],
+                        conditions=[
+                            iam.Condition(
+                                "ArnLike",
+                                "kms:EncryptionContext:aws:logs:arn",
+                                [log_group_arns, *self._pipeline_log_groups(args)],
+                            )
+                        ],
                         kind="resource",
                     ),
                     cloudwatch_alarms_statement(
                         "CloudWatchAlarmsEncrypt", namer, args.account_id, ALARM_PUBLISHER_KEY_ACTIONS
                     ),
                     *([eventbridge_dead_letters_statement(args.account_id)] if args.eventbridge_dead_letters else []),
+                    *(
+                        [pipeline_key_statement(args.pipeline_account, args.pipeline_principals)]
+                        if args.pipeline_account is not None
+                        else []
+                    ),
                 ]
             ),
             opts=child,
@@ -270,6 +346,13 @@ class ArtifactStore(pulumi.ComponentResource):
                 [
                     iam.deny_insecure_transport("DenyInsecureTransport", ["s3:*"], [self.bucket.arn, objects]),
                     *iam.deny_uploads_under_other_encryption(objects, self.key.arn),
+                    *(
+                        pipeline_bucket_statements(
+                            args.pipeline_account, args.pipeline_principals, self.bucket.arn, objects
+                        )
+                        if args.pipeline_account is not None
+                        else []
+                    ),
                 ]
             ),
             # S3 rejects a bucket policy while the public access block is being changed.

@@ -11,6 +11,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from regionflow.accounts import artifact_principals, profile_name
 from regionflow.boundary import boundary_arn
 from regionflow.components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from regionflow.components.deployment_logger import DeploymentLogger, DeploymentLoggerArgs
@@ -21,8 +22,25 @@ from regionflow.lambda_layers import powertools_layer_arn
 from regionflow.naming import PIPELINE_PURPOSE, NameKind, Namer
 
 
+class AccountMismatchError(pulumi.RunError):
+    """The credentials reach another account than the stack's config names."""
+
+
 def regional_provider(config: RegionalConfig) -> aws.Provider:
-    """The stack's one AWS provider: its region, and the default tags every resource inherits."""
+    """The stack's one AWS provider: its region, and the default tags every resource inherits.
+
+    A region in its owner's account also names the shared-config profile ``regionflow-<account>``
+    (regionflow.accounts): a constant of the config, so a hand deploy, the pipeline's deploy, drift detection
+    and a pull-request preview compute the same provider inputs; only what the profile holds differs per runner.
+    The Pulumi CLI's backend and secrets provider keep the ambient credentials (the pipeline account's).
+    """
+    if config.account is not None and config.pipeline_account is not None:
+        return aws.Provider(
+            f"aws-{config.region}",
+            region=config.region,
+            profile=profile_name(config.account),
+            default_tags=aws.ProviderDefaultTagsArgs(tags=config.tags()),
+        )
     return aws.Provider(
         f"aws-{config.region}",
         region=config.region,
@@ -30,11 +48,30 @@ def regional_provider(config: RegionalConfig) -> aws.Provider:
     )
 
 
+def checked_account(config: RegionalConfig, caller_account: pulumi.Output[str]) -> pulumi.Output[str]:
+    """The caller's account, refused with one line when the config names another (a misdirected profile)."""
+    expected = config.account
+    if expected is None:
+        return caller_account
+
+    def check(account: str) -> str:
+        if account != expected:
+            raise AccountMismatchError(
+                f"{config.project}:account is {expected}, but the profile {profile_name(expected)} reaches account "
+                f"{account}. Fix: point that AWS profile at account {expected} (docs/accounts.md)"
+            )
+        return account
+
+    return caller_account.apply(check)
+
+
 def build_regional_stack(config: RegionalConfig, function_dir: Path) -> RegionalOutputs:
     """Create a region's artifact store deployment logger and health alarm; return the contract's values."""
     provider = regional_provider(config)
     opts = pulumi.ResourceOptions(providers={"aws": provider})
-    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
+    account_id = checked_account(
+        config, aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
+    )
     namer = config.namer
 
     store = ArtifactStore(
@@ -46,6 +83,18 @@ def build_regional_stack(config: RegionalConfig, function_dir: Path) -> Regional
             transition_days=config.artifact_transition_days,
             noncurrent_version_expiration_days=config.noncurrent_version_expiration_days,
             eventbridge_dead_letters=config.kind == "primary",
+            pipeline_account=config.pipeline_account,
+            pipeline_principals=tuple(
+                artifact_principals(
+                    config.pipeline_account,
+                    config.name_prefix,
+                    config.environment,
+                    config.primary_region,
+                    config.region,
+                )
+            )
+            if config.pipeline_account is not None
+            else (),
         ),
         opts=opts,
     )

@@ -17,6 +17,7 @@ from typing import Any
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from regionflow.accounts import account_of_profile
 from regionflow.offline.arns import DEFAULT_ACCOUNT_ID, MintContext, mint
 from regionflow.offline.policy_document import render_policy_document
 from regionflow.tagging import TAGGABLE_TYPES
@@ -39,6 +40,9 @@ class UnsupportedInvokeError(LookupError):
 class ProviderInfo:
     region: str
     default_tags: dict[str, str]
+    # The account the provider's credentials reach: a `regionflow-<account>` profile names it (regionflow.accounts),
+    # any other provider is in the run's account.
+    account: str | None = None
 
 
 @dataclass
@@ -92,6 +96,7 @@ class RegionflowMocks(pulumi_mocks.Mocks):
                 self.providers[provider_id] = ProviderInfo(
                     region=str(args.inputs.get("region") or self.default_region),
                     default_tags=_default_tags(args.inputs.get("defaultTags")),
+                    account=account_of_profile(str(args.inputs.get("profile") or "")),
                 )
             return provider_id, dict(args.inputs)
         if not args.custom:
@@ -100,7 +105,14 @@ class RegionflowMocks(pulumi_mocks.Mocks):
         region = str(args.inputs.get("region") or provider.region)
         inputs = {k: rpc.unwrap_rpc_secret(v) if rpc.is_rpc_secret(v) else v for k, v in args.inputs.items()}
         resource_id, computed = mint(
-            MintContext(type=args.typ, name=args.name, urn=urn, inputs=inputs, region=region, account=self.account_id)
+            MintContext(
+                type=args.typ,
+                name=args.name,
+                urn=urn,
+                inputs=inputs,
+                region=region,
+                account=provider.account or self.account_id,
+            )
         )
         outputs: dict[str, Any] = {**args.inputs, **computed}
         if args.typ.startswith("aws:") and args.typ not in GLOBAL_TYPES:
@@ -133,7 +145,9 @@ class RegionflowMocks(pulumi_mocks.Mocks):
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         with self._lock:
             self.invokes.append((args.token, dict(args.args)))
-        region = self.provider_info(args.provider).region
+        provider = self.provider_info(args.provider)
+        region = provider.region
+        account = provider.account or self.account_id
         # The invoke's function token (e.g. aws:index/getRegion:getRegion) names the data source; bandit's
         # B105 takes any comparison with a name containing "token" for a password check, hence the alias.
         function = args.token
@@ -141,10 +155,10 @@ class RegionflowMocks(pulumi_mocks.Mocks):
             return render_policy_document(args.args)
         if function == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
-                "accountId": self.account_id,
-                "arn": f"arn:aws:iam::{self.account_id}:user/regionflow-offline",
+                "accountId": account,
+                "arn": f"arn:aws:iam::{account}:user/regionflow-offline",
                 "userId": "AIDAOFFLINEUSER000001",
-                "id": self.account_id,
+                "id": account,
             }
         if function == "aws:index/getRegion:getRegion":
             return {

@@ -31,6 +31,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from regionflow.accounts import ARTIFACT_KEY_ACTIONS
 from regionflow.components.pipeline.layout import MAX_ACTIONS_PER_STAGE
 from regionflow.delivery import (
     APPROVAL_OVERRIDE_TAG,
@@ -246,6 +247,82 @@ def _wildcard_actions(resource_type: str, props: Mapping[str, Any]) -> Iterable[
         for action in as_list(stmt.get("Action")):
             if action == "*" or (isinstance(action, str) and action.endswith(":*")):
                 yield f"{label}: Action {action!r} grants a whole service; list the actions needed"
+
+
+_ACCOUNT_ROOT = re.compile(r"^(?:arn:aws[a-z-]*:iam::)?(\d{12})(?::root)?$")
+
+
+def _aws_principals(stmt: Mapping[str, Any]) -> list[str]:
+    principal = stmt.get("Principal")
+    if not isinstance(principal, Mapping):
+        return []
+    return [str(p) for p in as_list(principal.get("AWS"))]
+
+
+def _names_exact_roles(stmt: Mapping[str, Any]) -> bool:
+    """An ``aws:PrincipalArn`` condition naming roles without wildcards (regionflow.accounts)."""
+    for operator, block in (stmt.get("Condition") or {}).items():
+        if operator not in ("ArnEquals", "StringEquals") or not isinstance(block, Mapping):
+            continue
+        for key, values in block.items():
+            named = [str(v) for v in as_list(values)]
+            if key.lower() == "aws:principalarn" and named and all(":role/" in v and "*" not in v for v in named):
+                return True
+    return False
+
+
+def _trust_on_account_root(resource_type: str, props: Mapping[str, Any]) -> Iterable[str]:
+    """A trust policy must not let a whole account assume the role: name the roles (aws:PrincipalArn)."""
+    for kind, label, stmt in _documents(resource_type, props):
+        if kind is not DocumentKind.TRUST or not _allow(stmt):
+            continue
+        roots = [p for p in _aws_principals(stmt) if _ACCOUNT_ROOT.match(p)]
+        if roots and not _names_exact_roles(stmt):
+            yield (
+                f"{label}: trusts the account root {', '.join(roots)}, i.e. every role of that account; "
+                "name the exact roles in an ArnEquals aws:PrincipalArn condition (regionflow.accounts)"
+            )
+
+
+def _key_account(resource_type: str, props: Mapping[str, Any]) -> str | None:
+    arn = props.get("arn")
+    if isinstance(arn, str) and arn.count(":") >= 5 and arn.split(":")[4]:
+        return arn.split(":")[4]
+    # A key not created yet: the account whose root administers it (artifact_store.account_administers_key).
+    for kind, _label, stmt in _documents(resource_type, props):
+        if kind is DocumentKind.KEY and "kms:PutKeyPolicy" in as_list(stmt.get("Action")):
+            for principal in _aws_principals(stmt):
+                match = _ACCOUNT_ROOT.match(principal)
+                if match:
+                    return match.group(1)
+    return None
+
+
+def _cross_account_key_grants(resource_type: str, props: Mapping[str, Any]) -> Iterable[str]:
+    """Another account may only use a key (encrypt, decrypt), as named roles, never administer it or kms:*."""
+    own = _key_account(resource_type, props)
+    for kind, label, stmt in _documents(resource_type, props):
+        if kind is not DocumentKind.KEY or not _allow(stmt):
+            continue
+        others = sorted(
+            {
+                m.group(1)
+                for p in _aws_principals(stmt)
+                if (m := _ACCOUNT_ROOT.match(p) or re.match(r"^arn:aws[a-z-]*:iam::(\d{12}):", p))
+            }
+            - {own}
+        )
+        if not others:
+            continue
+        actions = [str(a) for a in as_list(stmt.get("Action"))]
+        extra = sorted(a for a in actions if a not in ARTIFACT_KEY_ACTIONS)
+        if extra or "NotAction" in stmt:
+            yield (
+                f"{label}: grants account {', '.join(others)} {', '.join(extra) or 'NotAction'} on this key; another "
+                f"account may only use it ({', '.join(ARTIFACT_KEY_ACTIONS)})"
+            )
+        elif any(_ACCOUNT_ROOT.match(p) for p in _aws_principals(stmt)) and not _names_exact_roles(stmt):
+            yield f"{label}: grants the whole account {', '.join(others)}; name its roles in aws:PrincipalArn"
 
 
 def _wildcard_resources(resource_type: str, props: Mapping[str, Any]) -> Iterable[str]:
@@ -818,6 +895,18 @@ def build_policies() -> list[Any]:
             description="IAM policies allow no '*' or 'service:*' action (and no NotAction).",
             enforcement_level=MANDATORY,
             validate=_policy_bearing(_wildcard_actions),
+        ),
+        ResourceValidationPolicy(
+            name="iam-trust-no-account-root",
+            description="A trust policy never admits a whole account: the roles are named (aws:PrincipalArn).",
+            enforcement_level=MANDATORY,
+            validate=_policy_bearing(_trust_on_account_root),
+        ),
+        ResourceValidationPolicy(
+            name="kms-cross-account-use-only",
+            description="Another account may only use a key (no kms:*, no administration), as named roles.",
+            enforcement_level=MANDATORY,
+            validate=_policy_bearing(_cross_account_key_grants),
         ),
         ResourceValidationPolicy(
             name="iam-no-wildcard-resources",

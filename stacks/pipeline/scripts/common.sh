@@ -62,3 +62,31 @@ install_policy_pack() {
   # creates the venv from its requirements.txt (pulumi/pulumi#16437, since v3.121.0).
   pulumi install --cwd "${REPO_ROOT}/${POLICY_PACK_DIR}"
 }
+
+write_target_profiles() {
+  # Regions in their owners' accounts (docs/accounts.md). Such a stack's AWS provider names the shared-config
+  # profile regionflow-<account> (regionflow.accounts). REGIONFLOW_TARGET_PROFILES, set by the project, holds
+  # "<account>=<role ARN>" pairs: each becomes a profile that assumes that role with this build's own container
+  # credentials (role_arn + credential_source = EcsContainer: AWS SDKs and Tools reference guide, "Assume role
+  # credential provider"; CodeBuild serves its role's credentials like an ECS container,
+  # AWS_CONTAINER_CREDENTIALS_RELATIVE_URI). No [default] profile and no AWS_PROFILE: the Pulumi CLI's S3 backend,
+  # its awskms secrets provider and the aws CLI keep this build's own role, in the pipeline account.
+  if [ -z "${REGIONFLOW_TARGET_PROFILES:-}" ]; then
+    return 0
+  fi
+  local config pair account role
+  config="${HOME}/.aws/regionflow-targets"
+  mkdir -p "$(dirname "${config}")"
+  : > "${config}"
+  for pair in ${REGIONFLOW_TARGET_PROFILES}; do
+    account="${pair%%=*}"
+    role="${pair#*=}"
+    {
+      echo "[profile regionflow-${account}]"
+      echo "role_arn = ${role}"
+      echo "credential_source = EcsContainer"
+      echo "role_session_name = regionflow-${CODEBUILD_BUILD_NUMBER:-build}"
+    } >> "${config}"
+  done
+  export AWS_CONFIG_FILE="${config}"
+}

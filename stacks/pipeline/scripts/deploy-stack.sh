@@ -27,6 +27,7 @@ DEPLOY_ATTEMPTS="${DEPLOY_ATTEMPTS:-1}"
 RETRY_PAUSE_SECONDS="${RETRY_PAUSE_SECONDS:-30}"
 
 check_secrets_provider "${STACK_DIR}" "${STACK_NAME}"
+write_target_profiles
 pulumi login "${PULUMI_BACKEND_URL}"
 install_projects "${STACK_DIR}"
 # Stacks are created by a person (`pulumi stack init --secrets-provider ...`), never here.

@@ -16,6 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 require PULUMI_BACKEND_URL PULUMI_SECRETS_PROVIDER DRIFT_STACKS DRIFT_TOPIC_ARN DRIFT_PROJECT_NAME
 
+write_target_profiles
 pulumi login "${PULUMI_BACKEND_URL}"
 folders=()
 for entry in ${DRIFT_STACKS}; do folders+=("${entry%%:*}"); done

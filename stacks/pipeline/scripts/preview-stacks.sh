@@ -22,6 +22,7 @@ IAM_CHANGES_FILE="${IAM_CHANGES_FILE:-${REPO_ROOT}/.regionflow/iam-changes}"
 digests="$(mktemp -d)"
 rm -f "${IAM_CHANGES_FILE}"
 
+write_target_profiles
 pulumi login "${PULUMI_BACKEND_URL}"
 folders=()
 for entry in ${PREVIEW_STACKS}; do folders+=("${entry%%:*}"); done

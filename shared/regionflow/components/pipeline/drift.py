@@ -30,7 +30,7 @@ morning rather than going unnoticed.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,7 @@ import pulumi
 import pulumi_aws as aws
 
 from regionflow import iam
+from regionflow.accounts import assume_statement, profile_pairs
 from regionflow.components.pipeline.build_project import load_buildspec, own_log_group_only
 from regionflow.components.pipeline.permissions import StateAccess, state_statements
 from regionflow.components.roles import service_role
@@ -150,6 +151,8 @@ class DriftDetectionArgs:
     timeout_minutes: int = 60
     buildspec_path: Path = field(default=DEFAULT_BUILDSPEC)
     permissions_boundary_arn: str | None = None
+    # Regions in their owners' accounts: account -> that account's read role (regionflow.accounts).
+    target_read_roles: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.stacks:
@@ -258,6 +261,9 @@ def build_role_statements(args: DriftDetectionArgs, log_group_arn: pulumi.Input[
             resources=[pulumi.Output.concat(source.artifact_bucket_arn, "/*")],
         ),
     ]
+    if args.target_read_roles:
+        # A region in another account is refreshed through that account's read role (docs/accounts.md).
+        statements.append(assume_statement("AssumeTargetReadRoles", list(args.target_read_roles.values())))
     return statements
 
 
@@ -332,6 +338,11 @@ class DriftDetection(pulumi.ComponentResource):
                     _env("DRIFT_PROJECT_NAME", project_name),
                     _env("PIPELINE_NAME", args.source.pipeline_name),
                     _env("SOURCE_ACTION", args.source.source_action),
+                    *(
+                        [_env("REGIONFLOW_TARGET_PROFILES", profile_pairs(dict(args.target_read_roles)))]
+                        if args.target_read_roles
+                        else []
+                    ),
                 ],
             ),
             logs_config=own_log_group_only(self.log_group.name),

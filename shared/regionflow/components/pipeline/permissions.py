@@ -109,8 +109,15 @@ def state_statements(
     return statements
 
 
-def _arn(service: str, region: str, account: pulumi.Input[str], resource: str) -> pulumi.Output[str]:
-    return pulumi.Output.concat("arn:", PARTITION, ":", service, ":", region, ":", account, ":", resource)
+def _concat(*parts: pulumi.Input[str]) -> pulumi.Input[str]:
+    """Plain strings stay a plain string (the target bootstrap renders these statements for boto3); else an Output."""
+    if all(isinstance(part, str) for part in parts):
+        return "".join(str(part) for part in parts)
+    return pulumi.Output.concat(*parts)
+
+
+def _arn(service: str, region: str, account: pulumi.Input[str], resource: str) -> pulumi.Input[str]:
+    return _concat("arn:", PARTITION, ":", service, ":", region, ":", account, ":", resource)
 
 
 ROLE_READ_ACTIONS: tuple[str, ...] = (
@@ -177,11 +184,11 @@ def regional_deploy_statements(
     """
     region = namer.region
     base = namer.base
-    logger_role = pulumi.Output.concat(
+    logger_role = _concat(
         "arn:", PARTITION, ":iam::", account, ":role/", namer.name(NameKind.IAM_ROLE, "deploy-logger")
     )
     # The artifact bucket by its exact name (Namer.bucket): never the state bucket, which shares the prefix.
-    bucket = pulumi.Output.concat("arn:", PARTITION, ":s3:::", base, "-artifacts-", account)
+    bucket = _concat("arn:", PARTITION, ":s3:::", base, "-artifacts-", account)
     statements = [
         iam.Statement(
             sid="ManageArtifactBucket",

@@ -23,6 +23,14 @@ import pulumi
 import pulumi_aws as aws
 
 from regionflow import delivery, iam
+from regionflow.accounts import (
+    TARGET_DEPLOY_PURPOSE,
+    TARGET_INVOKE_PURPOSE,
+    assume_statement,
+    profile_pairs,
+    read_role_arn,
+    target_role_arn,
+)
 from regionflow.boundary import BOUNDARY_READ_ACTIONS
 from regionflow.components.pipeline import layout
 from regionflow.components.pipeline.build_project import PipelineBuildProject, PipelineBuildProjectArgs
@@ -144,6 +152,16 @@ class RegionflowPipeline(pulumi.ComponentResource):
                 opts=child,
             )
 
+        # Regions in their owners' accounts (regionflow.accounts, docs/accounts.md): the Preview build previews
+        # each through that account's read role, via the profile regionflow-<account> its provider names.
+        read_roles = {
+            account: read_role_arn(account, config.name_prefix, config.environment)
+            for account in config.target_accounts
+        }
+        read_env: dict[str, pulumi.Input[str]] = (
+            {"REGIONFLOW_TARGET_PROFILES": profile_pairs(read_roles)} if read_roles else {}
+        )
+        read_assume = [assume_statement("AssumeTargetReadRoles", list(read_roles.values()))] if read_roles else []
         all_stacks = [config.primary, *(s.stack for s in args.secondaries)]
         regional_projects = sorted({ref.project for ref in all_stacks})
         own_stack = (config.project, config.stack)
@@ -157,8 +175,14 @@ class RegionflowPipeline(pulumi.ComponentResource):
                 "preview",
                 "preview.yml",
                 "pulumi preview of every stack with the policy pack; a mandatory violation fails",
-                environment={**pulumi_env, "PREVIEW_STACKS": preview_entries, "BOUNDARY_ARN": args.boundary_arn},
+                environment={
+                    **pulumi_env,
+                    "PREVIEW_STACKS": preview_entries,
+                    "BOUNDARY_ARN": args.boundary_arn,
+                    **read_env,
+                },
                 extra_statements=[
+                    *read_assume,
                     *state_statements(state, read_projects=[*regional_projects, config.project]),
                     iam.Statement(
                         sid="ReadBoundary",
@@ -212,6 +236,26 @@ class RegionflowPipeline(pulumi.ComponentResource):
         deploy_projects: list[tuple[RegionTarget, PipelineBuildProject]] = []
         for target in (args.primary, *args.secondaries):
             region = target.stack.region
+            account = target.stack.account
+            if account is None:
+                deploy_env: dict[str, pulumi.Input[str]] = {}
+                # pulumi up of the region's stack runs as this role, in this account.
+                deploy_statements = regional_deploy_statements(
+                    Namer(config.name_prefix, config.environment, region),
+                    args.account_id,
+                    target.outputs.artifact_key_arn,
+                    args.boundary_arn,
+                    home_region=target is args.primary,
+                )
+            else:
+                # The provider reaches the region's account through the profile regionflow-<account>, which the
+                # build points at the target bootstrap's deploy role (scripts/common.sh write_target_profiles);
+                # the build's own role only assumes it, and keeps the state and secrets (regionflow.accounts).
+                deploy_role = target_role_arn(
+                    account, config.name_prefix, config.environment, region, TARGET_DEPLOY_PURPOSE
+                )
+                deploy_env = {"REGIONFLOW_TARGET_PROFILES": profile_pairs({account: deploy_role})}
+                deploy_statements = [assume_statement("AssumeTargetDeployRole", [deploy_role])]
             deploy_projects.append(
                 (
                     target,
@@ -228,16 +272,11 @@ class RegionflowPipeline(pulumi.ComponentResource):
                             # A failed `pulumi up` is retried once inside the build before the stage rolls
                             # back: onFailure holds one result, ROLLBACK or RETRY (regionflow.delivery).
                             "DEPLOY_ATTEMPTS": "2" if config.delivery.auto_retry else "1",
+                            **deploy_env,
                         },
                         extra_statements=[
                             *state_statements(state, write=[(target.stack.project, target.stack.stack)]),
-                            *regional_deploy_statements(
-                                Namer(config.name_prefix, config.environment, region),
-                                args.account_id,
-                                target.outputs.artifact_key_arn,
-                                args.boundary_arn,
-                                home_region=target is args.primary,
-                            ),
+                            *deploy_statements,
                         ],
                         timeout_minutes=120,
                     ),
@@ -246,9 +285,7 @@ class RegionflowPipeline(pulumi.ComponentResource):
             self.projects[f"deploy-{region}"] = deploy_projects[-1][1]
 
         targets = [args.primary, *args.secondaries]
-        plan = delivery.plan_deploy_stages(
-            config.delivery, config.region, [t.stack.region for t in args.secondaries]
-        )
+        plan = delivery.plan_deploy_stages(config.delivery, config.region, [t.stack.region for t in args.secondaries])
         baked_regions = {region for stage in plan if stage.baked for region in stage.regions}
         self.role = service_role(
             f"{name}-role",
@@ -272,6 +309,7 @@ class RegionflowPipeline(pulumi.ComponentResource):
                     connection_arn=self.connection_arn,
                     home_region=config.region,
                     health_alarms=_health_alarm_pattern(config, args.account_id) if baked_regions else None,
+                    invoke_roles=[arn for arn in (invoke_role_arn(config, t.stack) for t in targets) if arn],
                 )
             ),
             opts=pulumi.ResourceOptions(parent=self.role),
@@ -330,6 +368,7 @@ def pipeline_role_statements(
     connection_arn: pulumi.Input[str] | None,
     home_region: str,
     health_alarms: pulumi.Input[str] | None = None,
+    invoke_roles: Sequence[str] = (),
 ) -> list[iam.Statement]:
     """Exactly the buckets, keys, projects, functions, topic, connection and alarms the pipeline uses.
 
@@ -368,7 +407,8 @@ def pipeline_role_statements(
         iam.Statement(
             sid="InvokeLoggers",
             actions=["lambda:InvokeFunction"],
-            resources=[t.outputs.logger_function_arn for t in targets],
+            # A region in another account is invoked by its own account's invoke role (invoke_role_arn).
+            resources=[t.outputs.logger_function_arn for t in targets if t.stack.account is None],
         ),
         iam.Statement(sid="NotifyApprovals", actions=["sns:Publish"], resources=[topic_arn]),
         iam.Statement(
@@ -394,6 +434,9 @@ def pipeline_role_statements(
                 resources=[health_alarms],
             )
         )
+    if invoke_roles:
+        # The logger Invoke actions of regions in other accounts run as those accounts' invoke roles.
+        statements.append(assume_statement("AssumeTargetInvokeRoles", list(invoke_roles)))
     if connection_arn is not None:
         statements.append(
             iam.Statement(
@@ -456,11 +499,25 @@ def _build_action(
     )
 
 
+def invoke_role_arn(config: PipelineConfig, ref: StackRef) -> str | None:
+    """The logger Invoke action's role in a region's own account; None for a region in the pipeline account.
+
+    CodePipeline runs an action of another account with an action ``roleArn`` in that account, which the
+    pipeline's service role assumes (CodePipeline user guide, "Create a pipeline in CodePipeline that uses
+    resources from another AWS account"; action structure reference, ``roleArn``). The function is then invoked
+    by that role in its own account, so no resource policy of the function names another account.
+    """
+    if ref.account is None:
+        return None
+    return target_role_arn(ref.account, config.name_prefix, config.environment, ref.region, TARGET_INVOKE_PURPOSE)
+
+
 def _record_action(
-    target: RegionTarget, pipeline_name: str, stage: str, source_kind: str
+    target: RegionTarget, pipeline_name: str, stage: str, source_kind: str, role_arn: str | None = None
 ) -> aws.codepipeline.PipelineStageActionArgs:
     region = target.stack.region
     return aws.codepipeline.PipelineStageActionArgs(
+        role_arn=role_arn,
         name=f"RecordDeployment-{region}",
         category="Invoke",
         owner="AWS",
@@ -703,7 +760,11 @@ def _stages(
             actions.append(
                 _build_action(f"PulumiUp-{region}", project, run_order=layout.DEPLOY_RUN_ORDER, region=region)
             )
-            actions.append(_record_action(target, pipeline_name, stage.name, config.source_kind))
+            actions.append(
+                _record_action(
+                    target, pipeline_name, stage.name, config.source_kind, invoke_role_arn(config, target.stack)
+                )
+            )
         stages.append(
             aws.codepipeline.PipelineStageArgs(
                 name=stage.name,

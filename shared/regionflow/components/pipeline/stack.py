@@ -11,6 +11,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from regionflow.accounts import read_role_arn
 from regionflow.boundary import boundary_arn
 from regionflow.components.pipeline import layout
 from regionflow.components.pipeline.drift import (
@@ -68,7 +69,7 @@ def _checked(ref: StackRef, outputs: RegionalOutputs, config: PipelineConfig) ->
     """
 
     def verify(values: list[str]) -> str:
-        region, prefix, environment = values
+        region, prefix, environment, key_arn = values
         expected = (ref.region, config.name_prefix, config.environment)
         if (region, prefix, environment) != expected:
             raise StackMismatchError(
@@ -76,9 +77,20 @@ def _checked(ref: StackRef, outputs: RegionalOutputs, config: PipelineConfig) ->
                 f"but the pipeline config expects {'/'.join(expected)}. Fix: correct the entry in the pipeline's "
                 "primaryStack/secondaryStacks, or its namePrefix/environment"
             )
+        # The stack's account is that of its artifact key: the entry's `account`, or the pipeline's own.
+        account = key_arn.split(":")[4] if key_arn.count(":") >= 5 else ""
+        expected_account = ref.account or config.account_id
+        if account != expected_account:
+            raise StackMismatchError(
+                f"{ref.qualified_name} is deployed in account {account}, but the pipeline config expects "
+                f"{expected_account}. Fix: set account: {account} on its secondaryStacks entry, after its owner ran "
+                "regionflow bootstrap --target there (docs/accounts.md)"
+            )
         return region
 
-    checked_region = pulumi.Output.all(outputs.region, outputs.name_prefix, outputs.environment).apply(verify)
+    checked_region = pulumi.Output.all(
+        outputs.region, outputs.name_prefix, outputs.environment, outputs.artifact_key_arn
+    ).apply(verify)
 
     def gated(value: pulumi.Input[str]) -> pulumi.Output[str]:
         return pulumi.Output.all(checked_region, value).apply(lambda pair: str(pair[1]))
@@ -239,6 +251,10 @@ def _drift(
             log_retention_days=config.log_retention_days,
             buildspec_path=config.repo_root / "stacks" / "pipeline" / "buildspecs" / "drift.yml",
             permissions_boundary_arn=boundary,
+            target_read_roles={
+                account: read_role_arn(account, config.name_prefix, config.environment)
+                for account in config.target_accounts
+            },
         ),
         opts=opts,
     )
