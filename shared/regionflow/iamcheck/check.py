@@ -97,12 +97,18 @@ class CheckResult:
     excluded: int = 0  # resource phases left out of jobs by scope.yaml
     slack_listed: bool = True
     seconds: float = 0.0
+    # The links of each region in another account (regionflow.iamcheck.chain): assume, trust, target role, store.
+    chain: list[Any] = field(default_factory=list)
+
+    @property
+    def broken_links(self) -> list[Any]:
+        return [link for link in self.chain if not link.allowed]
 
     def count(self, kind: str) -> int:
         return sum(1 for f in self.findings if f.kind == kind)
 
     def failed(self, *, strict: bool) -> bool:
-        hard = self.count("missing") + self.count("excess")
+        hard = self.count("missing") + self.count("excess") + len(self.broken_links)
         soft = self.count("possibly missing") + self.count("unevaluated") + len(self.notes)
         return bool(hard or (strict and soft))
 
@@ -113,7 +119,9 @@ class CheckResult:
             f"{self.count('unevaluated')} unevaluated, {self.count('excess')} in excess; "
             f"{f'{len(self.slack)} granted but never required' if self.slack_listed else 'slack not listed'}; "
             f"{self.excluded} resource phases out of the jobs' "
-            f"declared scope ({self.seconds:.2f} s)"
+            f"declared scope"
+            + (f"; {len(self.chain)} cross-account links, {len(self.broken_links)} broken" if self.chain else "")
+            + f" ({self.seconds:.2f} s)"
         )
 
 
@@ -288,10 +296,52 @@ def run_check(
             f"no provider requirements for {resource_type} (e.g. {example}); add it to "
             "shared/regionflow/iamcheck/requirements.py"
         )
+    result.chain = cross_account_links(manifests)
     result.findings = sorted(grouped.values(), key=lambda f: (f.role, KINDS.index(f.kind), f.action, f.resource))
     result.notes = list(dict.fromkeys(result.notes))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def cross_account_links(manifests: Manifests) -> list[Any]:
+    """Every link of the chain into each region whose stack lives in another account than the pipeline's."""
+    from regionflow.iamcheck.chain import judge_target_region
+
+    pipeline = manifests.pipeline_stack()
+    if pipeline is None:
+        return []
+    pipeline_roles = [r for r in manifests.roles.values() if r.resource.stack is pipeline]
+    if not pipeline_roles:
+        return []
+    pipeline_account = pipeline_roles[0].arn.split(":")[4]
+    (pipeline_resource,) = pipeline.of_type("aws:codepipeline/pipeline:Pipeline")[:1] or [None]
+    if pipeline_resource is None:
+        return []
+    policies = {role.arn: [json.dumps(document) for _, document in role.policies] for role in pipeline_roles}
+    links: list[Any] = []
+    for stack in manifests.stacks:
+        exports = stack.exports
+        key_arn, bucket_arn = str(exports.get("artifactKeyArn", "")), str(exports.get("artifactBucketArn", ""))
+        if stack is pipeline or not key_arn.startswith("arn:") or key_arn.split(":")[4] == pipeline_account:
+            continue
+        bucket_policies = stack.of_type("aws:s3/bucketPolicy:BucketPolicy")
+        keys = [k for k in stack.of_type("aws:kms/key:Key") if k.outputs.get("arn") == key_arn]
+        if not bucket_policies or not keys:
+            continue
+        links += judge_target_region(
+            pipeline_account=pipeline_account,
+            target_account=key_arn.split(":")[4],
+            name_prefix=str(exports.get("namePrefix")),
+            environment=str(exports.get("environment")),
+            home_region=pipeline_resource.region,
+            region=str(exports.get("region")),
+            pipeline_policies=policies,
+            bucket_arn=bucket_arn,
+            bucket_policy=str(bucket_policies[0].get("policy")),
+            key_arn=key_arn,
+            key_policy=str(keys[0].get("policy")),
+        )
+    return links
 
 
 def bootstrap_preview_role(manifests: Manifests, backend: Backend | None, root: Path | None) -> Role | None:
@@ -378,6 +428,8 @@ def print_report(result: CheckResult, out: TextIO, *, slack: bool = True) -> Non
     if slack:
         for item in result.slack:
             print(item.line(), file=out)
+    for link in result.broken_links:
+        print(link.line(), file=out)
     for note in result.notes:
         print(f"note: {note}", file=out)
     print(result.summary(), file=out)
