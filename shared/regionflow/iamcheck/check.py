@@ -314,9 +314,7 @@ def cross_account_links(manifests: Manifests) -> list[Any]:
     if not pipeline_roles:
         return []
     pipeline_account = pipeline_roles[0].arn.split(":")[4]
-    (pipeline_resource,) = pipeline.of_type("aws:codepipeline/pipeline:Pipeline")[:1] or [None]
-    if pipeline_resource is None:
-        return []
+    pipeline_resource = pipeline.of_type("aws:codepipeline/pipeline:Pipeline")[0]
     policies = {role.arn: [json.dumps(document) for _, document in role.policies] for role in pipeline_roles}
     links: list[Any] = []
     for stack in manifests.stacks:
