@@ -196,7 +196,7 @@ PIPELINE_FOLDER = "pipeline"  # stacks/pipeline: the pipeline project (regionflo
 
 def _as_account(value: object) -> str | None:
     text = str(value) if isinstance(value, int) else value  # YAML reads an unquoted ID as a number
-    return text if is_account(text) else None
+    return text if isinstance(text, str) and is_account(text) else None
 
 
 def pipeline_target_accounts(root: Path, name_prefix: str, environment: str) -> tuple[str, ...]:

@@ -604,9 +604,10 @@ def test_a_new_account_in_the_pipeline_config_is_reported_never_granted_silently
     )
     assert bootstrap(first)[0] == 0
     before = snapshot()
-    code, output = bootstrap(
-        BootstrapRequest(REGION, "rflow", "prod", github_repository=REPOSITORY, projects=PROJECTS, target_accounts=OTHERS)
+    more = BootstrapRequest(
+        REGION, "rflow", "prod", github_repository=REPOSITORY, projects=PROJECTS, target_accounts=OTHERS
     )
+    code, output = bootstrap(more)
     assert code == 1
     (line,) = problems(output)
     assert f"preview role {ROLE}: its inline policy {bootstrap_iam.PREVIEW_POLICY_NAME} differs" in line

@@ -278,8 +278,14 @@ def _run_profile_step(step: dict[str, Any], root: Path, folder: str, stack: str,
     completed = subprocess.run(
         ["bash", "-e", "-c", step["run"]],
         cwd=root,
-        env={"PATH": "/usr/bin:/bin", "FOLDER": folder, "STACK": stack, "RUNNER_TEMP": str(runner_temp),
-             "GITHUB_ENV": str(github_env), "GITHUB_RUN_ID": "42"},  # fmt: skip
+        env={
+            "PATH": "/usr/bin:/bin",
+            "FOLDER": folder,
+            "STACK": stack,
+            "RUNNER_TEMP": str(runner_temp),
+            "GITHUB_ENV": str(github_env),
+            "GITHUB_RUN_ID": "42",
+        },
         capture_output=True,
         text=True,
         check=False,

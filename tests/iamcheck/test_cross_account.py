@@ -175,7 +175,8 @@ def test_a_read_role_trust_without_the_pull_request_role_refuses_it(
     root, documents = sample
 
     def without_github(pipeline_account: str, name_prefix: str, environment: str, home_region: str) -> list[str]:
-        return [p for p in read_principals(pipeline_account, name_prefix, environment, home_region) if GITHUB_ROLE not in p]
+        principals = read_principals(pipeline_account, name_prefix, environment, home_region)
+        return [p for p in principals if GITHUB_ROLE not in p]
 
     monkeypatch.setattr(bootstrap_target, "read_principals", without_github)
     seeded = check(documents, root=root)
@@ -218,3 +219,32 @@ def test_a_pull_request_workflow_without_the_profile_step_leaves_the_stack_unjud
     assert [n for n in seeded.notes if "profile regionflow-210987654321" in n and GITHUB_ROLE in n]
     assert not [job for job in seeded.jobs if job.role.name == READ_ROLE and "pull-request" in job.label]
     assert seeded.failed(strict=True)
+
+
+def test_a_request_to_another_accounts_resource_of_an_unmodelled_kind_is_unevaluated(
+    sample: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    """A table or function of another account may carry a resource-based policy the manifests do not show; only
+    buckets, keys, topics and queues (whose policies the check reads) and role trusts are decided across accounts."""
+    from regionflow.iamcheck.check import Evaluator, default_boundary_resolver
+    from regionflow.iamcheck.evaluate import Outcome
+    from regionflow.iamcheck.model import Manifests
+    from regionflow.iamcheck.needs import ContextSpec, Need, build_context
+
+    _root, documents = sample
+    manifests = Manifests(((None, d) for d in copy.deepcopy(documents)), boundary_resolver=default_boundary_resolver())
+    (role,) = [r for r in manifests.roles.values() if r.name == "rflow-prod-use1-pipeline"]
+    evaluator = Evaluator(manifests)
+
+    def decide(action: str, resource: str) -> Any:
+        context = build_context(role.arn, role.account, role.tags, action, ContextSpec(region="us-west-2"))
+        return evaluator.decide(Need(role.arn, action, resource, context, "a test"))
+
+    table = f"arn:aws:dynamodb:us-west-2:{TARGET}:table/rflow-prod-usw2-deploy-logger-idempotency"
+    unknown = decide("dynamodb:GetItem", table)
+    assert unknown.outcome is Outcome.UNEVALUATED
+    assert f"resource-based policy of {table} (dynamodb) is not known" in unknown.reason
+    # A bucket of that account whose policy does not name the role is decided: refused.
+    refused = decide("s3:DeleteBucket", TARGET_BUCKET)
+    assert refused.outcome is Outcome.DENIED
+    assert f"admits neither the role nor its account (cross-account: account {TARGET}'s policy" in refused.reason

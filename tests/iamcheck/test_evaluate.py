@@ -378,8 +378,8 @@ def test_across_accounts_a_key_policy_naming_the_role_still_needs_the_callers_ia
 
 def test_across_accounts_the_callers_boundary_still_applies() -> None:
     own = policy(allow("sts:AssumeRole", TARGET_ROLE))
-    trust = ResourcePolicy("trust policy of t", policy(grants_to(f"arn:aws:iam::{ACCOUNT}:root", "sts:AssumeRole", "*")),
-                           trust=True)  # fmt: skip
+    root_may = policy(grants_to(f"arn:aws:iam::{ACCOUNT}:root", "sts:AssumeRole", "*"))
+    trust = ResourcePolicy("trust policy of t", root_may, trust=True)
     fenced = Boundary("b", policy(allow("s3:*", "*")))
     decision = decide(across("sts:AssumeRole", TARGET_ROLE), own, boundary=fenced, resource_policy=trust)
     assert decision.outcome is Outcome.DENIED
@@ -403,7 +403,6 @@ def test_a_trust_policy_must_allow_even_within_one_account() -> None:
     assert assume(by_account, grant) is Outcome.ALLOWED
     assert assume(by_account, policy()) is Outcome.DENIED  # the account delegates to its IAM policies
     assert assume(by_role, policy()) is Outcome.ALLOWED
-    unknown = decide(
-        across("sts:AssumeRole", same_role, ACCOUNT), grant, resource_policy=ResourcePolicy("trust policy of t", None, trust=True)
-    )
+    not_known = ResourcePolicy("trust policy of t", None, trust=True)
+    unknown = decide(across("sts:AssumeRole", same_role, ACCOUNT), grant, resource_policy=not_known)
     assert unknown.outcome is Outcome.UNEVALUATED

@@ -46,6 +46,10 @@ from regionflow.iamcheck.scope import DEFAULT_SCOPE, Exclusion, ScopeError, load
 from regionflow.iamcheck.targets import add_target_roles
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# The services whose resource-based policies the check reads (a resource of these without one admits no other
+# account); across accounts, any other service's resource is "unevaluated". IAM role trusts and the Powertools layer
+# are handled on their own.
+MODELLED_RESOURCE_POLICIES = frozenset({"s3", "kms", "sns", "sqs"})
 BOOTSTRAP_PROJECT = "regionflow-bootstrap"  # the holder "stack" of the roles bootstrap makes outside any stack
 KINDS = ("missing", "possibly missing", "excess", "unevaluated")
 
@@ -243,6 +247,11 @@ class Evaluator:
             resource_policy = self.layer_policy(need.resource) if request.cross_account else None
         else:
             resource_policy = self.resource_policy(need.resource)
+            service = need.resource.split(":")[2] if need.resource.count(":") >= 5 else ""
+            if resource_policy is None and request.cross_account and service not in MODELLED_RESOURCE_POLICIES:
+                # A resource of another account whose kind may carry a resource-based policy the manifests do not
+                # show (a Lambda function's, a table's, ...): it may or may not admit this account.
+                resource_policy = ResourcePolicy(f"resource-based policy of {need.resource} ({service})", None)
         decision = decide(
             request,
             self.identity(role),
@@ -277,7 +286,8 @@ def run_check(
     builder = JobBuilder(manifests, root=root, backend=backend, scope=exclusions)
     # The roles of other accounts the runners' profiles and the pipeline's actions assume (regionflow bootstrap
     # --target makes them in the region owner's account).
-    add_target_roles(manifests, [*(arn for d in builder.delegations() for _, arn in d.profiles), *builder.action_roles()])
+    profiles = [arn for delegation in builder.delegations() for _, arn in delegation.profiles]
+    add_target_roles(manifests, [*profiles, *builder.action_roles()])
     evaluator = Evaluator(manifests)
     result = CheckResult(roles=len(manifests.roles), slack_listed=slack)
     grouped: dict[tuple[str, str, str, str], Finding] = {}
@@ -392,6 +402,7 @@ def bootstrap_preview_role(manifests: Manifests, backend: Backend | None, root: 
     judged when the repository's workflow assumes it (vars.PULUMI_PREVIEW_ROLE_ARN) and no role of the
     manifests already is GitHub's.
     """
+    from regionflow.accounts import pipeline_target_accounts, read_role_arn
     from regionflow.bootstrap_iam import (
         GITHUB_OIDC_HOST,
         PREVIEW_POLICY_NAME,
@@ -400,12 +411,13 @@ def bootstrap_preview_role(manifests: Manifests, backend: Backend | None, root: 
         preview_role_name,
         preview_trust_document,
     )
-    from regionflow.accounts import pipeline_target_accounts, read_role_arn
     from regionflow.bootstrap_iam import Backend as BootstrapBackend
     from regionflow.boundary import boundary_arn, parse_boundary_arn
 
-    workflow = root / ".github" / "workflows" / "preview.yml" if root is not None else None
-    if workflow is None or not workflow.is_file() or "PULUMI_PREVIEW_ROLE_ARN" not in workflow.read_text():
+    if root is None:
+        return None
+    workflow = root / ".github" / "workflows" / "preview.yml"
+    if not workflow.is_file() or "PULUMI_PREVIEW_ROLE_ARN" not in workflow.read_text():
         return None
     if backend is None or not backend.state_key_arn or not backend.secrets_key_arn:
         return None

@@ -918,7 +918,7 @@ class JobBuilder:
                                 role=role.arn,
                                 action="cloudwatch:DescribeAlarms",
                                 resource=elsewhere,
-                                context=self.need(role, "cloudwatch:DescribeAlarms", arn, region, label, detail).context,
+                                context=self.need(role, "cloudwatch:DescribeAlarms", arn, region, label, "").context,
                                 why=label,
                                 detail=detail,
                                 unknowable=(
