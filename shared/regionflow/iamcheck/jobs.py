@@ -124,9 +124,6 @@ class Delegation:
     stacks: tuple[tuple[str, str], ...]
     profiles: tuple[tuple[str, str], ...]  # (account, role ARN) its profile regionflow-<account> assumes
 
-    def role_for(self, account: str) -> str | None:
-        return dict(self.profiles).get(account)
-
 
 # The STS call an assume-role profile makes, and what the SDK reads from the profile (AWS SDKs and Tools
 # reference guide, "Assume role credential provider": role_arn with credential_source or source_profile).

@@ -68,7 +68,14 @@ class Need:
     unknowable: str = ""
 
     def key(self) -> tuple[Any, ...]:
-        return (self.role, self.action.lower(), self.resource, self.context.fingerprint(), self.resource_policy)
+        return (
+            self.role,
+            self.action.lower(),
+            self.resource,
+            self.context.fingerprint(),
+            self.resource_policy,
+            self.unknowable,
+        )
 
 
 @dataclass
