@@ -26,7 +26,14 @@ come *before* the pipeline stack creates that region's deploy build role.
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
 
 from regionflow import iam
 from regionflow.naming import NameKind, Namer, checked_name
@@ -179,3 +186,145 @@ def trust_document(pipeline_account: str, principals: list[str]) -> str:
             )
         ]
     )
+
+
+# -- what the repository's stack files say about accounts ------------------------------------------------------
+
+DEFAULT_NAME_PREFIX = "rflow"  # regionflow.config's default namePrefix
+PIPELINE_FOLDER = "pipeline"  # stacks/pipeline: the pipeline project (regionflow.offline.discovery.PROJECT_ORDER)
+
+
+def _as_account(value: object) -> str | None:
+    text = str(value) if isinstance(value, int) else value  # YAML reads an unquoted ID as a number
+    return text if isinstance(text, str) and is_account(text) else None
+
+
+def pipeline_target_accounts(root: Path, name_prefix: str, environment: str) -> tuple[str, ...]:
+    """The other accounts the repository's pipeline stacks of this name family deploy into, sorted.
+
+    Read from every ``stacks/pipeline/Pulumi.<stack>.yaml`` whose ``environment`` and ``namePrefix`` are these:
+    the ``account`` of its ``secondaryStacks`` entries, without the pipeline's own account (the account of its
+    ``stateKeyArn``; an entry naming it is single-account, regionflow.pipeline_config). ``regionflow bootstrap
+    --github-repository`` grants the pull-request preview role exactly these accounts' read roles, and
+    ``regionflow iam-check`` judges that role from the same list. Unreadable stack files give no accounts (the
+    offline preview reports them, one line each).
+    """
+    from regionflow.offline.discovery import DiscoveryError, discover_stacks
+
+    try:
+        targets = discover_stacks(root / "stacks")
+    except DiscoveryError:
+        return ()
+    found: set[str] = set()
+    for target in targets:
+        if target.folder != PIPELINE_FOLDER:
+            continue
+        config = target.config
+        project = target.project
+        if config.get(f"{project}:environment") != environment:
+            continue
+        if (config.get(f"{project}:namePrefix") or DEFAULT_NAME_PREFIX) != name_prefix:
+            continue
+        state_key = config.get(f"{project}:stateKeyArn", "")
+        own = state_key.split(":")[4] if state_key.count(":") >= 5 else None
+        try:
+            entries = json.loads(config.get(f"{project}:secondaryStacks") or "[]")
+        except json.JSONDecodeError:
+            continue
+        for entry in entries if isinstance(entries, list) else []:
+            account = _as_account(entry.get("account")) if isinstance(entry, dict) else None
+            if account is not None and account != own:
+                found.add(account)
+    return tuple(sorted(found))
+
+
+# -- the pull-request workflow's profile (python -m regionflow.accounts) -----------------------------------------
+
+GITHUB_CREDENTIAL_SOURCE = "Environment"
+
+
+def stack_target_account(stack_file: Path) -> tuple[str, str, str, str] | None:
+    """(project, account, name prefix, environment) of a stack in another account than its pipeline's, else None.
+
+    A regional stack lives in another account when its config names ``account`` and ``pipelineAccount`` and the
+    two differ (regionflow.config validates both or neither, and that they differ).
+    """
+    from regionflow.offline.discovery import discover_stacks
+
+    wanted = stack_file.resolve()
+    for target in discover_stacks(wanted.parent.parent):
+        if target.stack_file is None or target.stack_file.resolve() != wanted:
+            continue
+        config, project = target.config, target.project
+        account = _as_account(config.get(f"{project}:account"))
+        pipeline = _as_account(config.get(f"{project}:pipelineAccount"))
+        if account is None or account == pipeline:
+            return None
+        prefix = config.get(f"{project}:namePrefix") or DEFAULT_NAME_PREFIX
+        return project, account, prefix, config.get(f"{project}:environment", "")
+    raise FileNotFoundError(f"{stack_file}: not a stack file (stacks/<project>/Pulumi.<stack>.yaml)")
+
+
+def profile_section(account: str, role: str, credential_source: str, session_name: str) -> str:
+    """One shared-config profile that assumes ``role`` with credentials from ``credential_source``.
+
+    AWS SDKs and Tools reference guide, "Assume role credential provider": ``role_arn`` with ``credential_source``
+    = ``Environment`` (the environment variables' keys), ``Ec2InstanceMetadata`` or ``EcsContainer``; the same
+    profile scripts/common.sh (write_target_profiles) writes in the pipeline's builds, with ``EcsContainer``.
+    """
+    return (
+        f"[profile {profile_name(account)}]\n"
+        f"role_arn = {role}\n"
+        f"credential_source = {credential_source}\n"
+        f"role_session_name = {session_name}\n"
+    )
+
+
+def write_github_profile(stack_file: Path, config_file: Path, github_env: Path | None, out: TextIO) -> int:
+    """The pull-request workflow's step before ``pulumi preview`` of one stack (.github/workflows/preview.yml).
+
+    For a stack in another account it writes ``regionflow-<account>`` with ``role_arn`` = that account's read role
+    (``regionflow bootstrap --target`` makes it; its trust admits the pull-request preview role) and
+    ``credential_source = Environment``: aws-actions/configure-aws-credentials exports the preview role's
+    credentials as environment variables (its README, option ``output-env-credentials``, default true), and the
+    AWS provider's SDK assumes the read role with them. The provider names the profile, and a profile set in
+    code wins over keys in the environment (hashicorp/aws-sdk-go-base credentials.go passes it as
+    ``config.WithSharedConfigProfile``; aws/aws-sdk-go-v2 config/resolve_credentials.go resolves a profile set
+    that way before the environment's keys, and ``credential_source = Environment`` then reads those keys). The
+    Pulumi CLI's backend and secrets provider name no profile: they keep the preview role, in the pipeline account.
+    ``AWS_CONFIG_FILE`` goes to ``github_env`` (GitHub's ``$GITHUB_ENV``) for the steps after this one.
+    """
+    try:
+        found = stack_target_account(stack_file)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=out)
+        return 2
+    if found is None:
+        print(f"{stack_file}: the stack is in the pipeline's account; no profile needed", file=out)
+        return 0
+    _project, account, prefix, environment = found
+    role = read_role_arn(account, prefix, environment)
+    session = f"regionflow-pr-{os.environ.get('GITHUB_RUN_ID', 'preview')}"
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(profile_section(account, role, GITHUB_CREDENTIAL_SOURCE, session))
+    if github_env is not None:
+        with github_env.open("a") as env:
+            env.write(f"AWS_CONFIG_FILE={config_file}\n")
+    print(f"{stack_file}: profile {profile_name(account)} assumes {role} (written to {config_file})", file=out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m regionflow.accounts",
+        description="Write the AWS profile regionflow-<account> a stack in another account needs (docs/accounts.md).",
+    )
+    parser.add_argument("--stack-file", type=Path, required=True, help="stacks/<project>/Pulumi.<stack>.yaml")
+    parser.add_argument("--config-file", type=Path, required=True, help="the AWS config file to write")
+    parser.add_argument("--github-env", type=Path, help="append AWS_CONFIG_FILE=<config file> here ($GITHUB_ENV)")
+    args = parser.parse_args(argv)
+    return write_github_profile(args.stack_file, args.config_file, args.github_env, out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,6 +1,7 @@
 """Compose the cross-account sample tree: the repository's stacks with samples/cross-account laid over them.
 
-``python -m regionflow.accounts_sample DIR`` writes DIR with ``stacks/``, ``functions/`` and a link to ``shared/``,
+``python -m regionflow.accounts_sample DIR`` writes DIR with ``stacks/``, ``functions/``, ``.github/`` and a link
+to ``shared/``,
 a root ``regionflow preview --root DIR`` accepts (samples/cross-account/README.md).
 """
 
@@ -18,6 +19,8 @@ def compose(destination: Path, repo_root: Path = REPO_ROOT) -> Path:
     ignore = shutil.ignore_patterns("venv", "__pycache__", ".pytest_cache")
     shutil.copytree(repo_root / "stacks", destination / "stacks", ignore=ignore)
     shutil.copytree(repo_root / "functions", destination / "functions", ignore=ignore)
+    # The pull-request workflow: iam-check judges the preview role bootstrap makes when the workflow assumes it.
+    shutil.copytree(repo_root / ".github", destination / ".github", ignore=ignore)
     (destination / "shared").symlink_to(repo_root / "shared")
     overlay = repo_root / "samples" / "cross-account" / "stacks"
     for path in sorted(overlay.rglob("Pulumi.*.yaml")):

@@ -13,7 +13,8 @@ per account and region, before any ``pulumi login``:
 * the permissions boundary every regionflow role carries (one per account, name prefix and
   environment; :mod:`regionflow.boundary` derives its name and document, every stack its ARN);
 * with ``--github-repository owner/name``: GitHub's OIDC provider and the pull-request preview role
-  (:mod:`regionflow.bootstrap_iam`).
+  (:mod:`regionflow.bootstrap_iam`), which may assume the read roles of the other accounts the repository's
+  pipeline config names (regionflow.accounts.pipeline_target_accounts).
 
 Everything is found by name (bucket, policy, role), alias (keys) or URL (OIDC provider). The run is
 in two phases: first every existing resource is inspected read-only; if anything is misconfigured,
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regionflow import bootstrap_iam, iam
+from regionflow.accounts import read_role_arn
 from regionflow.boundary import boundary_arn, boundary_document, boundary_name
 
 # The same explicit administrator actions as the regional artifact keys (instead of "kms:*").
@@ -66,6 +68,9 @@ class BootstrapRequest:
     projects: tuple[str, ...] = ()
     # Make the derived boundary document the policy's default version when the existing one differs.
     update_boundary: bool = False
+    # The other accounts the pipeline deploys into (the pipeline config's secondaryStacks[].account): the preview
+    # role may assume their read roles (docs/accounts.md).
+    target_accounts: tuple[str, ...] = ()
 
     def validate(self) -> None:
         if self.region not in SUPPORTED_REGIONS:
@@ -81,6 +86,11 @@ class BootstrapRequest:
             )
         if self.account_id is not None and not ACCOUNT_ID_PATTERN.match(self.account_id):
             raise BootstrapInputError(f"--account-id {self.account_id!r} must be 12 digits")
+        for account in self.target_accounts:
+            if not ACCOUNT_ID_PATTERN.match(account):
+                raise BootstrapInputError(
+                    f"secondaryStacks account {account!r} must be 12 digits; fix the pipeline's stack file"
+                )
         if self.github_repository is not None:
             if not bootstrap_iam.GITHUB_REPOSITORY_PATTERN.match(self.github_repository):
                 raise BootstrapInputError(
@@ -122,6 +132,8 @@ class BootstrapResult:
     boundary_arn: str = ""
     github_repository: str | None = None
     preview_role_arn: str = ""
+    # The other accounts' read roles the preview role may assume.
+    preview_read_roles: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -400,10 +412,24 @@ class Bootstrapper:
                 )
         return plan
 
+    def _preview_read_roles(self, account_id: str) -> tuple[str, ...]:
+        """The read roles of the other accounts (not the caller's own: a region there is single-account)."""
+        request = self.request
+        return tuple(
+            read_role_arn(account, request.name_prefix, request.environment)
+            for account in sorted(set(request.target_accounts))
+            if account != account_id
+        )
+
     def _preview_policy(self, account_id: str, backend: bootstrap_iam.Backend) -> str:
         request = self.request
         return bootstrap_iam.preview_policy_document(
-            account_id, request.name_prefix, request.environment, backend, request.projects
+            account_id,
+            request.name_prefix,
+            request.environment,
+            backend,
+            request.projects,
+            self._preview_read_roles(account_id),
         )
 
     def _apply_github(
@@ -440,6 +466,7 @@ class Bootstrapper:
             )
             result.created.append(f"preview role {name}: inline policy {bootstrap_iam.PREVIEW_POLICY_NAME}")
         result.preview_role_arn = bootstrap_iam.preview_role_arn(account_id, request.name_prefix, request.environment)
+        result.preview_read_roles = self._preview_read_roles(account_id)
 
     # --- keys -------------------------------------------------------------------------------
 

@@ -15,7 +15,10 @@ created or changed unless nothing is wrong.
   provider, for exactly ``repo:<owner>/<name>:pull_request``, one-hour sessions, the boundary attached, and
   one inline read-only policy: what ``pulumi preview --refresh`` of every stack reads (the drift build's
   read table, :mod:`regionflow.read_scopes`), the stacks' state (no writes: a preview takes no lock) and
-  decrypting the state, the stack secrets and the functions' environments.
+  decrypting the state, the stack secrets and the functions' environments. For regions in their owners'
+  accounts (docs/accounts.md) it may also assume exactly those accounts' read roles
+  (``<prefix>-<env>-pipeline-read``, made by ``regionflow bootstrap --target``, whose trust admits this role):
+  the pull-request workflow's profile ``regionflow-<account>`` assumes it for the stack's provider.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from regionflow import iam
+from regionflow.accounts import assume_statement
 from regionflow.boundary import family_prefix
 from regionflow.components.pipeline.permissions import META_OBJECT, STATE_PREFIX
 from regionflow.naming import NameKind, checked_name
@@ -150,9 +154,18 @@ def stack_key_conditions(name_prefix: str, environment: str, projects: Sequence[
 
 
 def preview_policy_statements(
-    account_id: str, name_prefix: str, environment: str, backend: Backend, projects: Sequence[str]
+    account_id: str,
+    name_prefix: str,
+    environment: str,
+    backend: Backend,
+    projects: Sequence[str],
+    read_roles: Sequence[str] = (),
 ) -> list[iam.Statement]:
-    """The preview role's inline policy: read what a refresh reads, read state, decrypt; change nothing."""
+    """The preview role's inline policy: read what a refresh reads, read state, decrypt; change nothing.
+
+    ``read_roles``: the read roles of the accounts the pipeline deploys into besides this one, by exact ARN
+    (regionflow.accounts.read_role_arn); the role may assume those and no other role.
+    """
     prefix = family_prefix(name_prefix, environment)
     keys = f"arn:{PARTITION}:kms:*:{account_id}:key/*"
     stack_keys = stack_key_conditions(name_prefix, environment, projects)
@@ -176,13 +189,21 @@ def preview_policy_statements(
         # aws.kms.Alias is refreshed through ListAliases, which has no resource type (iam.UNSCOPABLE_ACTIONS).
         iam.Statement(sid="ListKeyAliases", actions=["kms:ListAliases"], resources=["*"]),
         *preview_state_statements(backend, projects),
+        *([assume_statement("AssumeTargetReadRoles", list(read_roles))] if read_roles else []),
     ]
 
 
 def preview_policy_document(
-    account_id: str, name_prefix: str, environment: str, backend: Backend, projects: Sequence[str]
+    account_id: str,
+    name_prefix: str,
+    environment: str,
+    backend: Backend,
+    projects: Sequence[str],
+    read_roles: Sequence[str] = (),
 ) -> str:
-    return iam.plain_policy_document(preview_policy_statements(account_id, name_prefix, environment, backend, projects))
+    return iam.plain_policy_document(
+        preview_policy_statements(account_id, name_prefix, environment, backend, projects, read_roles)
+    )
 
 
 # --- comparing documents ---------------------------------------------------------------------------

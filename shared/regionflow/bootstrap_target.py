@@ -210,6 +210,16 @@ def role_specs(account: str, request: TargetRequest) -> list[RoleSpec]:
     ]
 
 
+def target_tags(request: TargetRequest, purpose: str) -> list[dict[str, str]]:
+    """The tags the target bootstrap puts on what it creates (``purpose``: e.g. "deploy-role")."""
+    return [
+        {"Key": "ManagedBy", "Value": "regionflow-bootstrap"},
+        {"Key": "Environment", "Value": request.environment},
+        {"Key": "Purpose", "Value": purpose},
+        {"Key": "PipelineAccount", "Value": request.trust_account},
+    ]
+
+
 def _error_code(error: Exception) -> str:
     response = getattr(error, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
@@ -267,13 +277,7 @@ class TargetBootstrapper:
         return result
 
     def _tags(self, purpose: str) -> list[dict[str, str]]:
-        request = self.request
-        return [
-            {"Key": "ManagedBy", "Value": "regionflow-bootstrap"},
-            {"Key": "Environment", "Value": request.environment},
-            {"Key": "Purpose", "Value": purpose},
-            {"Key": "PipelineAccount", "Value": request.trust_account},
-        ]
+        return target_tags(self.request, purpose)
 
     def _inspect_boundary(self, result: TargetResult) -> bool:
         request = self.request

@@ -134,7 +134,12 @@ def _add_gitops_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         action="store_true",
         help="make the derived boundary document the policy's new default version when the existing one differs",
     )
-    bootstrap.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
+    bootstrap.add_argument(
+        "--root",
+        type=Path,
+        help="repository root (default: found from the current folder): its stacks' projects, and the accounts "
+        "its pipeline config deploys into, whose read roles the preview role may assume",
+    )
     bootstrap.add_argument(
         "--target",
         action="store_true",
@@ -208,17 +213,20 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
 
         return run_target_bootstrap(args, out)
     if args.command == "bootstrap":
+        from regionflow.accounts import pipeline_target_accounts
         from regionflow.bootstrap import BootstrapRequest
         from regionflow.commands.bootstrap import repository_projects, run_bootstrap
 
+        repository = (args.root or find_root(Path.cwd())).resolve()
         request = BootstrapRequest(
             args.region,
             args.name_prefix,
             args.environment,
             args.account_id,
             github_repository=args.github_repository,
-            projects=repository_projects((args.root or find_root(Path.cwd())).resolve()),
+            projects=repository_projects(repository),
             update_boundary=args.update_boundary,
+            target_accounts=pipeline_target_accounts(repository, args.name_prefix, args.environment),
         )
         return run_bootstrap(request, out)
     if args.command == "deploy":

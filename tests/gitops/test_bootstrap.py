@@ -91,7 +91,8 @@ def test_bucket_policy_denies_plain_http_and_other_keys(aws: None) -> None:
     # moto 5.2.5 evaluates bucket-policy denies without their conditions, so the policy is judged with AWS's
     # evaluation logic (regionflow.iamcheck.evaluate).
     state_object = f"arn:aws:s3:::{BUCKET}/.pulumi/stacks/regionflow-primary/prod.json"
-    other_key = f"{state_arn[:-1]}0"
+    # Another key: the last character changed (moto's key IDs are random; one in 16 ends in "0" already).
+    other_key = state_arn[:-1] + ("1" if state_arn.endswith("0") else "0")
     assert upload_decision(policy, state_object, {}) == "allowed"
     assert upload_decision(policy, state_object, {"s3:x-amz-server-side-encryption": "aws:kms"}) == "allowed"
     assert upload_decision(policy, state_object, {"s3:x-amz-server-side-encryption": "AES256"}) == "denied"

@@ -560,3 +560,83 @@ def test_a_repository_without_stacks_is_one_line_and_exit_2(tmp_path: Any) -> No
 def test_the_role_name_fits_iam_for_the_longest_prefix_and_environment() -> None:
     name = bootstrap_iam.preview_role_name("a" * 32, "abcdefghij")
     assert len(name) == 58 <= 64
+
+
+# --- regions in their owners' accounts (docs/accounts.md) ------------------------------------------------------
+
+OTHERS = ("210987654321", "345678901234")
+
+
+def read_roles(*accounts: str) -> list[str]:
+    return sorted(f"arn:aws:iam::{account}:role/rflow-prod-pipeline-read" for account in accounts)
+
+
+def test_the_preview_role_may_assume_exactly_the_other_accounts_read_roles(aws: None) -> None:
+    """The read roles of the accounts the pipeline config names, by exact ARN; the caller's own account (a region
+    there is single-account) and every other role stay out of reach."""
+    request = BootstrapRequest(
+        REGION, "rflow", "prod", github_repository=REPOSITORY, projects=PROJECTS, target_accounts=(*OTHERS, ACCOUNT)
+    )
+    code, output = bootstrap(request)
+    assert code == 0, output
+    statements = by_sid(preview_policy())
+    assert statements["AssumeTargetReadRoles"] == {
+        "Sid": "AssumeTargetReadRoles", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": read_roles(*OTHERS),
+    }  # fmt: skip
+    actions = {a for s in statements.values() for a in as_list(s["Action"])}
+    assert {a for a in actions if not re.match(r"^[a-z0-9-]+:(Get|List|Describe|BatchGet)", a)} == {
+        "kms:Decrypt",
+        "sts:AssumeRole",
+    }
+    assert [line.strip() for line in output.splitlines() if ":role/rflow-prod-pipeline-read" in line] == read_roles(
+        *OTHERS
+    )
+    # A re-run with the same accounts changes nothing.
+    before = snapshot()
+    assert bootstrap(request)[0] == 0
+    assert snapshot() == before
+
+
+def test_a_new_account_in_the_pipeline_config_is_reported_never_granted_silently(aws: None) -> None:
+    """The inline policy is compared as a whole: a role made for fewer accounts is one problem line, unchanged."""
+    first = BootstrapRequest(
+        REGION, "rflow", "prod", github_repository=REPOSITORY, projects=PROJECTS, target_accounts=OTHERS[:1]
+    )
+    assert bootstrap(first)[0] == 0
+    before = snapshot()
+    more = BootstrapRequest(
+        REGION, "rflow", "prod", github_repository=REPOSITORY, projects=PROJECTS, target_accounts=OTHERS
+    )
+    code, output = bootstrap(more)
+    assert code == 1
+    (line,) = problems(output)
+    assert f"preview role {ROLE}: its inline policy {bootstrap_iam.PREVIEW_POLICY_NAME} differs" in line
+    assert "delete-role-policy" in line
+    assert snapshot() == before
+
+
+def test_bootstrap_reads_the_other_accounts_from_the_pipeline_config_of_the_root(aws: None, tmp_path: Any) -> None:
+    from regionflow.accounts import pipeline_target_accounts
+    from regionflow.accounts_sample import compose
+
+    root = compose(tmp_path / "repo")
+    assert pipeline_target_accounts(root, "rflow", "prod") == ("210987654321",)
+    # Another family or environment, and the repository's own single-account samples, name no other account.
+    assert pipeline_target_accounts(root, "rflow", "dev") == ()
+    assert pipeline_target_accounts(root, "other", "prod") == ()
+    assert pipeline_target_accounts(REPO_ROOT, "rflow", "prod") == ()
+    out = io.StringIO()
+    argv = ["bootstrap", "--region", REGION, "--name-prefix", "rflow", "--environment", "prod"]
+    assert main([*argv, "--github-repository", REPOSITORY, "--root", str(root)], stdout=out) == 0, out.getvalue()
+    assert as_list(by_sid(preview_policy())["AssumeTargetReadRoles"]["Resource"]) == read_roles("210987654321")
+
+
+def test_the_preview_policy_fits_the_quota_with_twenty_other_accounts() -> None:
+    backend = bootstrap_iam.Backend(
+        BUCKET, f"arn:aws:kms:{REGION}:{ACCOUNT}:key/a", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/b"
+    )
+    accounts = [f"{n:012d}" for n in range(100000000000, 100000000020)]
+    document = bootstrap_iam.preview_policy_document(
+        ACCOUNT, "a" * 32, "abcdefghij", backend, PROJECTS, [f"arn:aws:iam::{a}:role/{'a' * 32}-x" for a in accounts]
+    )
+    assert len(json.dumps(json.loads(document), separators=(",", ":"))) < bootstrap_iam.INLINE_ROLE_POLICY_LIMIT

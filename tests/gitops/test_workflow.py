@@ -240,3 +240,104 @@ def test_pulumi_action_inputs_are_real_and_configured_for_pr_comments(workflow: 
 def test_the_pinned_cli_matches_the_sdk_in_constraints(workflow: dict[str, Any]) -> None:
     pins = dict(line.split("==") for line in (REPO_ROOT / "constraints.txt").read_text().splitlines() if "==" in line)
     assert workflow["env"]["PULUMI_VERSION"] == pins["pulumi"]
+
+
+# --- stacks in a region owner's account (docs/accounts.md) ------------------------------------------------------
+
+
+def _profile_step(job: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    (found,) = [(i, s) for i, s in enumerate(job["steps"]) if "regionflow.accounts" in str(s.get("run", ""))]
+    return found
+
+
+def test_the_profile_of_another_accounts_stack_is_written_after_the_credentials_and_before_the_preview(
+    workflow: dict[str, Any],
+) -> None:
+    job = workflow["jobs"]["preview"]
+    index, step = _profile_step(job)
+    uses = [str(s.get("uses", "")).split("@")[0] for s in job["steps"]]
+    # The profile's credential_source = Environment reads what configure-aws-credentials exported; pulumi/actions
+    # runs the provider that names the profile.
+    assert uses.index("aws-actions/configure-aws-credentials") < index < uses.index("pulumi/actions")
+    # Matrix values reach the script through env, never interpolated into it.
+    assert "${{" not in step["run"]
+    assert step["env"] == {"FOLDER": "${{ matrix.folder }}", "STACK": "${{ matrix.stack }}"}
+    assert '--github-env "$GITHUB_ENV"' in step["run"]
+
+
+def _run_profile_step(step: dict[str, Any], root: Path, folder: str, stack: str, tmp: Path) -> tuple[str, str]:
+    """The step's script as GitHub runs it (bash, in the checkout), with the stack's venv python."""
+    python = root / "stacks" / folder / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True, exist_ok=True)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    github_env = tmp / "github_env"
+    github_env.write_text("")
+    runner_temp = tmp / "runner_temp"
+    runner_temp.mkdir(exist_ok=True)
+    completed = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        cwd=root,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "FOLDER": folder,
+            "STACK": stack,
+            "RUNNER_TEMP": str(runner_temp),
+            "GITHUB_ENV": str(github_env),
+            "GITHUB_RUN_ID": "42",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return github_env.read_text(), completed.stdout
+
+
+def test_the_profile_step_assumes_the_target_accounts_read_role_with_the_environments_credentials(
+    workflow: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run on the cross-account sample's us-west-2 stack, then resolved by botocore under moto: the profile assumes
+    the read role of 210987654321 with the keys in the environment (AWS SDKs and Tools reference guide, "Assume
+    role credential provider": credential_source = Environment), while the default chain keeps the caller."""
+    import configparser
+
+    import boto3
+    from moto import mock_aws
+
+    from regionflow.accounts_sample import compose
+
+    root = compose(tmp_path / "repo")
+    _, step = _profile_step(workflow["jobs"]["preview"])
+    env_file, _ = _run_profile_step(step, root, "secondary", "prod-us-west-2", tmp_path)
+    config_file = tmp_path / "runner_temp" / "regionflow-aws-config"
+    assert env_file == f"AWS_CONFIG_FILE={config_file}\n"
+    parsed = configparser.ConfigParser()
+    parsed.read(config_file)
+    assert parsed.sections() == ["profile regionflow-210987654321"]
+    assert dict(parsed["profile regionflow-210987654321"]) == {
+        "role_arn": "arn:aws:iam::210987654321:role/rflow-prod-pipeline-read",
+        "credential_source": "Environment",
+        "role_session_name": "regionflow-pr-42",
+    }
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+    with mock_aws():
+        through = boto3.session.Session(profile_name="regionflow-210987654321", region_name="us-west-2")
+        assumed = through.client("sts").get_caller_identity()
+        own = boto3.session.Session(region_name="us-west-2").client("sts").get_caller_identity()
+    assert assumed["Arn"] == "arn:aws:sts::210987654321:assumed-role/rflow-prod-pipeline-read/regionflow-pr-42"
+    assert own["Account"] == "123456789012"
+
+
+def test_the_profile_step_writes_nothing_for_a_stack_of_the_pipelines_account(
+    workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    from regionflow.accounts_sample import compose
+
+    root = compose(tmp_path / "repo")
+    _, step = _profile_step(workflow["jobs"]["preview"])
+    for folder, stack in (("secondary", "prod-eu-west-1"), ("primary", "prod"), ("pipeline", "prod")):
+        env_file, output = _run_profile_step(step, root, folder, stack, tmp_path)
+        assert env_file == "", (folder, stack)
+        assert "no profile needed" in output
+    assert not (tmp_path / "runner_temp" / "regionflow-aws-config").exists()

@@ -298,3 +298,111 @@ def test_decisions_record_which_grants_served_them_for_the_slack_report() -> Non
     granted = policy(allow(["s3:GetBucketAcl", "s3:PutBucketAcl"], [BUCKET, "arn:aws:s3:::other"]))
     decision = decide(request("s3:GetBucketAcl"), granted)
     assert [(g.action, g.resource) for g in decision.grants] == [("s3:GetBucketAcl", BUCKET)]
+
+
+# --- across accounts, and role trusts (IAM user guide, "Cross-account policy evaluation logic" and "Policy
+# evaluation logic": role trust policies and KMS key policies must allow by themselves) ---------------------
+
+OTHER = "210987654321"
+OTHER_BUCKET = f"arn:aws:s3:::rflow-prod-usw2-artifacts-{OTHER}"
+OTHER_KEY = f"arn:aws:kms:us-west-2:{OTHER}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+TARGET_ROLE = f"arn:aws:iam::{OTHER}:role/rflow-prod-usw2-pipeline-deploy"
+PRINCIPAL_CONTEXT = RequestContext(
+    values={"aws:PrincipalArn": (ROLE,), "aws:PrincipalAccount": (ACCOUNT,), "aws:SecureTransport": ("true",)}
+)
+
+
+def across(action: str, resource: str, account: str = OTHER) -> Request:
+    return Request(ROLE, ACCOUNT, action, resource, PRINCIPAL_CONTEXT, resource_account=account)
+
+
+def grants_to(principal: Any, action: str, resource: str, **extra: Any) -> dict[str, Any]:
+    return {"Sid": "Grant", "Effect": "Allow", "Principal": {"AWS": principal}, "Action": action,
+            "Resource": resource, **extra}  # fmt: skip
+
+
+def test_across_accounts_the_identity_policy_alone_is_not_enough() -> None:
+    own = policy(allow("s3:GetObject", OTHER_BUCKET + "/*"))
+    no_grant = ResourcePolicy("bucket policy of b", policy(grants_to("arn:aws:iam::999999999999:root", "s3:*", "*")))
+    decision = decide(across("s3:GetObject", OTHER_BUCKET + "/o"), own, resource_policy=no_grant)
+    assert decision.outcome is Outcome.DENIED
+    assert f"cross-account: account {OTHER}'s policy must allow a principal of {ACCOUNT}" in decision.reason
+    # The same grants within one account: the identity policy suffices.
+    assert decide(across("s3:GetObject", OTHER_BUCKET + "/o", ACCOUNT), own, resource_policy=no_grant).outcome is (
+        Outcome.ALLOWED
+    )
+
+
+def test_across_accounts_the_resource_policy_alone_is_not_enough_either() -> None:
+    names_role = ResourcePolicy("bucket policy of b", policy(grants_to(ROLE, "s3:GetObject", OTHER_BUCKET + "/*")))
+    decision = decide(across("s3:GetObject", OTHER_BUCKET + "/o"), policy(), resource_policy=names_role)
+    assert decision.outcome is Outcome.DENIED
+    assert decision.reason == "no Allow in the role's policies"
+    # Within one account a resource policy naming the role grants by itself.
+    same = decide(across("s3:GetObject", OTHER_BUCKET + "/o", ACCOUNT), policy(), resource_policy=names_role)
+    assert same.outcome is Outcome.ALLOWED
+
+
+def test_across_accounts_both_allow_through_the_account_root_and_the_principal_arn() -> None:
+    own = policy(allow("s3:GetObject", OTHER_BUCKET + "/*"))
+    by_account = grants_to(
+        f"arn:aws:iam::{ACCOUNT}:root", "s3:GetObject", OTHER_BUCKET + "/*",
+        Condition={"ArnEquals": {"aws:PrincipalArn": [ROLE]}},
+    )  # fmt: skip
+    bucket = ResourcePolicy("bucket policy of b", policy(by_account))
+    assert decide(across("s3:GetObject", OTHER_BUCKET + "/o"), own, resource_policy=bucket).outcome is Outcome.ALLOWED
+    stranger = Request(
+        f"arn:aws:iam::{ACCOUNT}:role/other",
+        ACCOUNT,
+        "s3:GetObject",
+        OTHER_BUCKET + "/o",
+        RequestContext(values={"aws:PrincipalArn": (f"arn:aws:iam::{ACCOUNT}:role/other",)}),
+        resource_account=OTHER,
+    )
+    assert decide(stranger, own, resource_policy=bucket).outcome is Outcome.DENIED
+
+
+def test_across_accounts_a_resource_without_a_resource_policy_admits_no_one() -> None:
+    table = f"arn:aws:dynamodb:us-west-2:{OTHER}:table/t"
+    decision = decide(across("dynamodb:GetItem", table), policy(allow("dynamodb:GetItem", table)))
+    assert decision.outcome is Outcome.DENIED
+    assert f"is in account {OTHER} and no resource-based policy there admits account {ACCOUNT}" in decision.reason
+
+
+def test_across_accounts_a_key_policy_naming_the_role_still_needs_the_callers_iam_policy() -> None:
+    key = ResourcePolicy("key k", policy(grants_to(ROLE, "kms:Decrypt", "*")), kms_key=True)
+    assert decide(across("kms:Decrypt", OTHER_KEY), policy(), resource_policy=key).outcome is Outcome.DENIED
+    allowed = decide(across("kms:Decrypt", OTHER_KEY), policy(allow("kms:Decrypt", OTHER_KEY)), resource_policy=key)
+    assert allowed.outcome is Outcome.ALLOWED
+
+
+def test_across_accounts_the_callers_boundary_still_applies() -> None:
+    own = policy(allow("sts:AssumeRole", TARGET_ROLE))
+    root_may = policy(grants_to(f"arn:aws:iam::{ACCOUNT}:root", "sts:AssumeRole", "*"))
+    trust = ResourcePolicy("trust policy of t", root_may, trust=True)
+    fenced = Boundary("b", policy(allow("s3:*", "*")))
+    decision = decide(across("sts:AssumeRole", TARGET_ROLE), own, boundary=fenced, resource_policy=trust)
+    assert decision.outcome is Outcome.DENIED
+    assert "permissions boundary" in decision.reason
+
+
+def test_a_trust_policy_must_allow_even_within_one_account() -> None:
+    same_role = f"arn:aws:iam::{ACCOUNT}:role/target"
+
+    def assume(trust: ResourcePolicy, own: CompiledPolicy) -> Outcome:
+        return decide(across("sts:AssumeRole", same_role, ACCOUNT), own, resource_policy=trust).outcome
+
+    grant = policy(allow("sts:AssumeRole", same_role))
+    empty = ResourcePolicy("trust policy of target", policy(grants_to("arn:aws:iam::999999999999:root", "sts:*", "*")),
+                           trust=True)  # fmt: skip
+    by_account = ResourcePolicy(
+        "trust policy of target", policy(grants_to(f"arn:aws:iam::{ACCOUNT}:root", "sts:AssumeRole", "*")), trust=True
+    )
+    by_role = ResourcePolicy("trust policy of target", policy(grants_to(ROLE, "sts:AssumeRole", "*")), trust=True)
+    assert assume(empty, grant) is Outcome.DENIED  # an identity grant cannot override the trust
+    assert assume(by_account, grant) is Outcome.ALLOWED
+    assert assume(by_account, policy()) is Outcome.DENIED  # the account delegates to its IAM policies
+    assert assume(by_role, policy()) is Outcome.ALLOWED
+    not_known = ResourcePolicy("trust policy of t", None, trust=True)
+    unknown = decide(across("sts:AssumeRole", same_role, ACCOUNT), grant, resource_policy=not_known)
+    assert unknown.outcome is Outcome.UNEVALUATED

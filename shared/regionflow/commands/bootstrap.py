@@ -101,6 +101,14 @@ def print_result(result: BootstrapResult, out: TextIO) -> None:
     )
     for name, value in repository_variables(result).items():
         print(f"  gh variable set {name} --repo {result.github_repository} --body '{value}'", file=out)
+    if result.preview_read_roles:
+        print(
+            "5. The preview role may assume the read roles of the other accounts the pipeline config names "
+            "(each made by `regionflow bootstrap --target` there; docs/accounts.md):",
+            file=out,
+        )
+        for role in result.preview_read_roles:
+            print(f"  {role}", file=out)
 
 
 def run_bootstrap(

@@ -78,6 +78,12 @@ class Backend:
         )
 
     @property
+    def account(self) -> str | None:
+        """The backend's account: where bootstrap made the state key (and with it the bucket)."""
+        key = self.state_key_arn or self.secrets_key_arn
+        return key.split(":")[4] if key and key.count(":") >= 5 else None
+
+    @property
     def bucket_arn(self) -> str:
         return f"arn:aws:s3:::{self.bucket}"
 
@@ -116,7 +122,7 @@ class BackendNeeds:
             role=self.role.arn,
             action=action,
             resource=resource,
-            context=build_context(self.role.arn, self.manifests.account, self.role.tags, action, spec),
+            context=build_context(self.role.arn, self.role.account, self.role.tags, action, spec),
             why=f"{why} in {self.job}",
             detail=detail,
             uncertain=uncertain,
@@ -236,7 +242,8 @@ def bootstrap_policies(backend: Backend | None) -> Any:
             loaded: dict[str, Any] = json.loads(bootstrap.bucket_policy(backend.bucket, backend.state_key_arn))
             return loaded
         if arn in (backend.state_key_arn, backend.secrets_key_arn):
-            key_policy: dict[str, Any] = json.loads(bootstrap.key_policy(manifests.account))
+            # bootstrap made the key in its own account: the account its ARN names.
+            key_policy: dict[str, Any] = json.loads(bootstrap.key_policy(arn.split(":")[4]))
             return key_policy
         return None
 

@@ -2,7 +2,8 @@
 
 For every region of the manifests' pipeline that lives in another account (regionflow.accounts), each link:
 
-1. the pipeline account's role (the deploy build, the Preview and drift builds, the pipeline role) may call
+1. the pipeline account's role (the deploy build, the Preview and drift builds, the pipeline role, and the
+   pull-request preview role ``regionflow bootstrap --github-repository`` makes, when it is judged) may call
    ``sts:AssumeRole`` on the target role: its inline policy and the pipeline account's boundary both allow it;
 2. the target role's trust (as ``regionflow bootstrap --target`` writes it) admits that role, with
    ``aws:PrincipalArn`` = the role, and admits no other role of the pipeline account;
@@ -109,7 +110,7 @@ def judge_target_region(
     key_policy: str,
 ) -> list[Link]:
     """Every link for one target region. ``pipeline_policies``: role ARN -> its inline policy documents."""
-    from regionflow.accounts import build_role_arn, pipeline_role_arn
+    from regionflow.accounts import build_role_arn, github_preview_role_arn, pipeline_role_arn
     from regionflow.bootstrap_target import TargetRequest, role_specs
     from regionflow.boundary import boundary_document
     from regionflow.components.pipeline.permissions import regional_deploy_statements
@@ -129,6 +130,7 @@ def judge_target_region(
     for reader in (
         build_role_arn(pipeline_account, name_prefix, environment, home_region, "preview"),
         build_role_arn(pipeline_account, name_prefix, environment, home_region, "drift"),
+        github_preview_role_arn(pipeline_account, name_prefix, environment),
     ):
         if reader in pipeline_policies:
             assumptions.append((reader, read_role))

@@ -43,8 +43,14 @@ from regionflow.iamcheck.jobs import Job, JobBuilder, pipeline_backend
 from regionflow.iamcheck.model import BoundaryResolver, ManifestError, Manifests, Resource, Role, StackManifest
 from regionflow.iamcheck.needs import Need
 from regionflow.iamcheck.scope import DEFAULT_SCOPE, Exclusion, ScopeError, load_scope
+from regionflow.iamcheck.targets import add_target_roles
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# The services whose resource-based policies the check reads (a resource of these without one admits no other
+# account); across accounts, any other service's resource is "unevaluated". IAM role trusts and the Powertools layer
+# are handled on their own.
+MODELLED_RESOURCE_POLICIES = frozenset({"s3", "kms", "sns", "sqs"})
+BOOTSTRAP_PROJECT = "regionflow-bootstrap"  # the holder "stack" of the roles bootstrap makes outside any stack
 KINDS = ("missing", "possibly missing", "excess", "unevaluated")
 
 
@@ -163,6 +169,32 @@ class Evaluator:
     def _compiled(self, label: str, document: dict[str, Any] | None, *, kms: bool = False) -> ResourcePolicy:
         return ResourcePolicy(label, CompiledPolicy(compile_document(label, document)) if document else None, kms)
 
+    def trust_policy(self, role_arn: str) -> ResourcePolicy:
+        """A role's trust policy, the resource policy of ``sts:AssumeRole`` on it (None inside: not known)."""
+        key = f"trust:{role_arn}"
+        if key not in self._resource_policies:
+            role = self.manifests.roles.get(role_arn)
+            label = f"trust policy of {role_arn.rsplit('/', 1)[-1]}"
+            document = role.trust if role is not None and not role.unknown_policies else None
+            compiled = CompiledPolicy(compile_document(label, document)) if document else None
+            self._resource_policies[key] = ResourcePolicy(label, compiled, trust=True)
+        found = self._resource_policies[key]
+        assert found is not None
+        return found
+
+    def layer_policy(self, arn: str) -> ResourcePolicy:
+        """A Lambda layer version's policy: AWS's Powertools layer is public (its publisher grants
+        lambda:GetLayerVersion to every account: Powertools for AWS Lambda (Python), "Lambda Layer"); any other
+        layer's policy is not known."""
+        from regionflow.lambda_layers import POWERTOOLS_LAYER_ACCOUNT
+
+        label = f"layer version policy of {arn.split(':layer:', 1)[-1]}"
+        if arn.split(":")[4] != POWERTOOLS_LAYER_ACCOUNT:
+            return ResourcePolicy(label, None)
+        public = {"Statement": [{"Sid": "Public", "Effect": "Allow", "Principal": "*",
+                                 "Action": "lambda:GetLayerVersion", "Resource": arn}]}  # fmt: skip
+        return ResourcePolicy(label, CompiledPolicy(compile_document(label, public)))
+
     def _find_resource_policy(self, arn: str) -> ResourcePolicy | None:
         parts = arn.split(":")
         if len(parts) < 6:
@@ -192,31 +224,41 @@ class Evaluator:
         if cached is not None:
             return cached
         role = self.manifests.roles[need.role]
+        if need.unknowable:
+            decision = Decision(Outcome.UNEVALUATED, need.unknowable)
+            self._decisions[key] = decision
+            return decision
+        # Each request carries the role's own account and the resource's (IAM user guide, "Cross-account policy
+        # evaluation logic": across accounts, the identity policy and the resource's policy must both allow).
         request = Request(
             principal=role.arn,
-            account=self.manifests.account,
+            account=role.account,
             action=need.action,
             resource=need.resource,
             context=need.context,
+            resource_account=self.manifests.account_of(need.resource) if need.resource.startswith("arn:") else None,
         )
-        account = need.resource.split(":")[4] if need.resource.startswith("arn:") else ""
-        if account and account != self.manifests.account and ":layer:" not in need.resource:
-            decision = Decision(Outcome.UNEVALUATED, f"{need.resource} is in another account")
+        resource_policy: ResourcePolicy | None
+        if need.resource_policy == "none":
+            resource_policy = None
+        elif need.action.lower() == "sts:assumerole" and ":role/" in need.resource:
+            resource_policy = self.trust_policy(need.resource)
+        elif ":layer:" in need.resource:
+            resource_policy = self.layer_policy(need.resource) if request.cross_account else None
         else:
-            # A public layer of another account (AWS's Powertools layer) is granted to everyone by its
-            # publisher; the caller's side is its own IAM policy.
-            resource_policy = (
-                None
-                if need.resource_policy == "none" or ":layer:" in need.resource
-                else (self.resource_policy(need.resource))
-            )
-            decision = decide(
-                request,
-                self.identity(role),
-                boundary=self.boundary(role),
-                resource_policy=resource_policy,
-                unknown_identity=role.unknown_policies,
-            )
+            resource_policy = self.resource_policy(need.resource)
+            service = need.resource.split(":")[2] if need.resource.count(":") >= 5 else ""
+            if resource_policy is None and request.cross_account and service not in MODELLED_RESOURCE_POLICIES:
+                # A resource of another account whose kind may carry a resource-based policy the manifests do not
+                # show (a Lambda function's, a table's, ...): it may or may not admit this account.
+                resource_policy = ResourcePolicy(f"resource-based policy of {need.resource} ({service})", None)
+        decision = decide(
+            request,
+            self.identity(role),
+            boundary=self.boundary(role),
+            resource_policy=resource_policy,
+            unknown_identity=role.unknown_policies,
+        )
         self._decisions[key] = decision
         return decision
 
@@ -235,11 +277,17 @@ def run_check(
         from regionflow.iamcheck.backend import bootstrap_policies
 
         manifests.external_policies = bootstrap_policies(backend)
+    if backend is not None and backend.account:
+        manifests.bucket_accounts.setdefault(backend.bucket, backend.account)
     bootstrap_role = bootstrap_preview_role(manifests, backend, root)
     if bootstrap_role is not None:
         manifests.roles[bootstrap_role.arn] = bootstrap_role
     exclusions = load_scope() if scope is None else scope
     builder = JobBuilder(manifests, root=root, backend=backend, scope=exclusions)
+    # The roles of other accounts the runners' profiles and the pipeline's actions assume (regionflow bootstrap
+    # --target makes them in the region owner's account).
+    profiles = [arn for delegation in builder.delegations() for _, arn in delegation.profiles]
+    add_target_roles(manifests, [*profiles, *builder.action_roles()])
     evaluator = Evaluator(manifests)
     result = CheckResult(roles=len(manifests.roles), slack_listed=slack)
     grouped: dict[tuple[str, str, str, str], Finding] = {}
@@ -315,7 +363,11 @@ def cross_account_links(manifests: Manifests) -> list[Any]:
         return []
     pipeline_account = pipeline_roles[0].arn.split(":")[4]
     pipeline_resource = pipeline.of_type("aws:codepipeline/pipeline:Pipeline")[0]
-    policies = {role.arn: [json.dumps(document) for _, document in role.policies] for role in pipeline_roles}
+    # The pipeline stack's roles, and the pull-request preview role bootstrap makes (when it is judged).
+    github = [r for r in manifests.roles.values() if r.resource.stack.project == BOOTSTRAP_PROJECT]
+    policies = {
+        role.arn: [json.dumps(document) for _, document in role.policies] for role in [*pipeline_roles, *github]
+    }
     links: list[Any] = []
     for stack in manifests.stacks:
         exports = stack.exports
@@ -350,6 +402,7 @@ def bootstrap_preview_role(manifests: Manifests, backend: Backend | None, root: 
     judged when the repository's workflow assumes it (vars.PULUMI_PREVIEW_ROLE_ARN) and no role of the
     manifests already is GitHub's.
     """
+    from regionflow.accounts import pipeline_target_accounts, read_role_arn
     from regionflow.bootstrap_iam import (
         GITHUB_OIDC_HOST,
         PREVIEW_POLICY_NAME,
@@ -361,14 +414,21 @@ def bootstrap_preview_role(manifests: Manifests, backend: Backend | None, root: 
     from regionflow.bootstrap_iam import Backend as BootstrapBackend
     from regionflow.boundary import boundary_arn, parse_boundary_arn
 
-    workflow = root / ".github" / "workflows" / "preview.yml" if root is not None else None
-    if workflow is None or not workflow.is_file() or "PULUMI_PREVIEW_ROLE_ARN" not in workflow.read_text():
+    if root is None:
+        return None
+    workflow = root / ".github" / "workflows" / "preview.yml"
+    if not workflow.is_file() or "PULUMI_PREVIEW_ROLE_ARN" not in workflow.read_text():
         return None
     if backend is None or not backend.state_key_arn or not backend.secrets_key_arn:
         return None
     if any(GITHUB_OIDC_HOST in f for role in manifests.roles.values() for f in role.trusted_federated()):
         return None
-    boundaries = (parse_boundary_arn(role.boundary_arn) for role in manifests.roles.values() if role.boundary_arn)
+    # The pipeline account's family (bootstrap runs there, next to the backend), not a region owner's.
+    boundaries = (
+        parse_boundary_arn(role.boundary_arn)
+        for role in manifests.roles.values()
+        if role.boundary_arn and role.account == manifests.account
+    )
     family = next((parsed for parsed in boundaries if parsed is not None), None)
     if family is None:
         return None
@@ -377,7 +437,13 @@ def bootstrap_preview_role(manifests: Manifests, backend: Backend | None, root: 
     documents = BootstrapBackend(backend.bucket, backend.state_key_arn, backend.secrets_key_arn)
     name = preview_role_name(prefix, environment)
     arn = preview_role_arn(account, prefix, environment)
-    holder = StackManifest("regionflow-bootstrap", "account", {}, None)
+    # The read roles of the accounts the repository's pipeline config deploys into, as bootstrap grants them.
+    read_roles = [
+        read_role_arn(other, prefix, environment)
+        for other in pipeline_target_accounts(root, prefix, environment)
+        if other != account
+    ]
+    holder = StackManifest(BOOTSTRAP_PROJECT, "account", {}, None, account=account)
     resource = Resource(
         stack=holder,
         urn=f"bootstrap:{arn}",
@@ -391,7 +457,7 @@ def bootstrap_preview_role(manifests: Manifests, backend: Backend | None, root: 
     )
     role = Role(arn=arn, name=name, resource=resource, boundary_arn=boundary_arn(account, prefix, environment))
     role.trust = json.loads(preview_trust_document(account, "owner/repository"))
-    policy = preview_policy_document(account, prefix, environment, documents, projects)
+    policy = preview_policy_document(account, prefix, environment, documents, projects, read_roles)
     role.policies.append((f"{name} inline policy {PREVIEW_POLICY_NAME}", json.loads(policy)))
     return role
 

@@ -32,10 +32,20 @@ instead of guessing:
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_multi-value-conditions.html
 * A key the request context does not *know* (see :class:`RequestContext`) is never assumed present
   or absent: the condition is ``UNKNOWN`` and so is any decision that depends on it.
+* A role's trust policy is, like a key policy, a resource-based policy that must allow
+  ``sts:AssumeRole`` itself: directly, or through the account (then the caller's identity policy must
+  allow it too). IAM user guide, "Policy evaluation logic" (role trust policies and KMS key policies are
+  the exceptions in which an identity-based policy alone is not enough) and "How IAM roles differ from
+  resource-based policies".
+* Cross-account requests (the principal's account is not the resource's): the identity-based policy in
+  the principal's account (and its permissions boundary) *and* a resource-based policy in the
+  resource's account must allow, the latter naming the principal or its account. A resource without a
+  resource-based policy admits no other account. IAM user guide, "Cross-account policy evaluation
+  logic", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
 
 Not modelled (they do not occur in what regionflow deploys): service control policies, session
-policies, VPC endpoint policies, cross-account access. Policy variables other than the escapes
-``${*}``, ``${?}``, ``${$}`` make the element ``UNKNOWN``.
+policies, VPC endpoint policies. Policy variables other than the escapes ``${*}``, ``${?}``, ``${$}``
+make the element ``UNKNOWN``.
 """
 
 from __future__ import annotations
@@ -131,10 +141,16 @@ class RequestContext:
 @dataclass(frozen=True)
 class Request:
     principal: str  # the role's ARN
-    account: str
+    account: str  # the principal's account
     action: str
     resource: str  # an ARN, or "*" for an action without a resource type
     context: RequestContext
+    # The resource's account; None: the principal's own (an ARN without one, e.g. a bucket of the same account).
+    resource_account: str | None = None
+
+    @property
+    def cross_account(self) -> bool:
+        return self.resource_account is not None and self.resource_account != self.account
 
 
 # --- matching ---------------------------------------------------------------------------------
@@ -582,6 +598,12 @@ class ResourcePolicy:
     label: str
     policy: CompiledPolicy | None  # None: the resource has a policy, but the tool cannot see it
     kms_key: bool = False  # a KMS key policy: it must allow (directly or through the account)
+    trust: bool = False  # a role's trust policy: like a key policy, it must allow sts:AssumeRole itself
+
+    @property
+    def mandatory(self) -> bool:
+        """Whether this policy must allow the request even within one account (key and trust policies)."""
+        return self.kms_key or self.trust
 
 
 @dataclass(frozen=True)
@@ -694,29 +716,53 @@ def decide(
 
     permitted = identity_allow
     reason_if_false = "no Allow in the role's policies"
+    cross = request.cross_account
     if resource_policy is not None:
         if resource_policy.policy is None:
             if resource_policy.kms_key:
                 return _unevaluated(f"the key policy of {resource_policy.label} is not known", unknown, grants)
+            if resource_policy.trust or cross:
+                # The policy would have to allow: without it nothing can be decided.
+                return _unevaluated(f"the {resource_policy.label} is not known", unknown, grants)
             # An unknown bucket/topic/queue policy could only add a Deny (same account).
             unknown.append(f"the resource policy of {resource_policy.label} is not known")
             deny = deny | Tri.UNKNOWN
-        elif resource_policy.kms_key:
+        elif resource_policy.mandatory or cross:
             direct = _scan(resource_policy.policy, request, "Allow", resource_policy=True, principal_kind="direct")
             via_account = _scan(
                 resource_policy.policy, request, "Allow", resource_policy=True, principal_kind="account"
             )
             unknown_allow.extend(direct.unknown + via_account.unknown)
-            permitted = direct.value | (via_account.value & identity_allow)
+            if cross:
+                # Cross-account: the caller's identity policy AND the resource's policy (naming the role or its
+                # account) must allow (IAM user guide, "Cross-account policy evaluation logic").
+                permitted = identity_allow & (direct.value | via_account.value)
+            else:
+                permitted = direct.value | (via_account.value & identity_allow)
             if direct.value is Tri.FALSE and via_account.value is Tri.FALSE:
-                reason_if_false = (
-                    f"the key policy of {resource_policy.label} allows neither the role nor the account "
-                    "(IAM policies cannot grant this key)"
-                )
+                if resource_policy.kms_key and not cross:
+                    reason_if_false = (
+                        f"the key policy of {resource_policy.label} allows neither the role nor the account "
+                        "(IAM policies cannot grant this key)"
+                    )
+                else:
+                    reason_if_false = f"the {resource_policy.label} admits neither the role nor its account" + (
+                        f" (cross-account: account {request.resource_account}'s policy must allow a principal of "
+                        f"{request.account})"
+                        if cross
+                        else ""
+                    )
         else:
             direct = _scan(resource_policy.policy, request, "Allow", resource_policy=True, principal_kind="direct")
             unknown_allow.extend(direct.unknown)
             permitted = identity_allow | direct.value
+    elif cross:
+        # No resource-based policy in the resource's account: nothing there admits another account.
+        permitted = Tri.FALSE
+        reason_if_false = (
+            f"{request.resource} is in account {request.resource_account} and no resource-based policy there "
+            f"admits account {request.account} (IAM user guide, cross-account policy evaluation logic)"
+        )
 
     bounded = Tri.TRUE
     if boundary is not None:

@@ -12,7 +12,16 @@ A role's job is never read from its name. It comes from the resource that uses t
   what its code calls (:data:`CODE_PROFILES`, keyed by handler);
 * a schedule or EventBridge target whose ``roleArn`` it is: invoking the target;
 * a role trusted by GitHub's OIDC provider: the pull-request workflow's ``pulumi preview`` of every
-  stack.
+  stack;
+* a role in a region owner's account that a runner's AWS profile assumes (docs/accounts.md): the provider's
+  share of that runner's Pulumi command on the stacks of that account (:class:`Delegation`).
+
+Regions in their owners' accounts: a stack whose AWS provider names the shared-config profile
+``regionflow-<account>`` is reached through that profile, which each runner writes with ``role_arn`` = a
+role of that account (the pipeline's builds: ``REGIONFLOW_TARGET_PROFILES`` through scripts/common.sh
+``write_target_profiles``; the pull-request workflow: ``python -m regionflow.accounts``). The provider's calls
+are then made as that role, while the Pulumi CLI's backend calls (state, lock, secrets) stay the runner's own:
+the runner's job needs ``sts:AssumeRole`` on the role and the backend, the role's job the provider's calls.
 
 Sources for the runtime needs: CodeBuild user guide, "Allow CodeBuild to interact with other AWS
 services" (service role policy); CodePipeline user guide, "Manage the CodePipeline service role";
@@ -32,8 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from regionflow.accounts import account_of_profile, read_role_arn
 from regionflow.iamcheck.backend import Backend, backend_needs
-from regionflow.iamcheck.model import Manifests, Resource, Role, StackManifest
+from regionflow.iamcheck.model import IAM_REGION, Manifests, Resource, Role, StackManifest
 from regionflow.iamcheck.needs import ContextSpec, Need, build_context
 from regionflow.iamcheck.provider import UnknownType, UnresolvedTarget, function_arn, resource_needs
 from regionflow.iamcheck.requirements import ALL_PHASES, Phase
@@ -102,6 +112,26 @@ SOURCE_ARTIFACT_COPY = ("s3", "cp")
 _SCRIPT = re.compile(r"[\w./-]+\.sh\b")
 _ASSIGNMENT = re.compile(r'^\s*(?:export\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)="([^"`$]*(?:\$\{[^}]*\}[^"`$]*)*)"\s*$')
 _EXPANSION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(##|#|%%|%|:-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """A runner's Pulumi command whose AWS providers act as other roles: the stacks of other accounts."""
+
+    runner: str  # the runner's role ARN
+    label: str  # the runner's job, e.g. "CodeBuild project rflow-prod-usw2-deploy"
+    kind: str  # the Pulumi command (pulumi_kind)
+    stacks: tuple[tuple[str, str], ...]
+    profiles: tuple[tuple[str, str], ...]  # (account, role ARN) its profile regionflow-<account> assumes
+
+
+# The STS call an assume-role profile makes, and what the SDK reads from the profile (AWS SDKs and Tools
+# reference guide, "Assume role credential provider": role_arn with credential_source or source_profile).
+ASSUME_ROLE_SOURCE = "AssumeRole of the profile's role_arn, AWS SDKs and Tools reference guide (assume role provider)"
+# A line that calls scripts/common.sh's write_target_profiles (not its definition).
+_WRITES_PROFILES = re.compile(r"^\s*write_target_profiles\s*$", re.MULTILINE)
+# The pull-request workflow writes the profiles with this module (regionflow.accounts, its __main__).
+WORKFLOW_PROFILE_COMMAND = "regionflow.accounts"
 
 
 @dataclass
@@ -251,6 +281,8 @@ class JobBuilder:
         self.backend = backend
         self.scope = scope or []
         self.unknown_types: dict[str, str] = {}
+        self._commands: dict[str, tuple[str, list[str]]] = {}
+        self._delegations: list[Delegation] | None = None
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -279,7 +311,7 @@ class JobBuilder:
             role=role.arn,
             action=action,
             resource=resource,
-            context=build_context(role.arn, self.manifests.account, role.tags, action, spec),
+            context=build_context(role.arn, role.account, role.tags, action, spec),
             why=why,
             detail=detail,
             uncertain=uncertain,
@@ -348,36 +380,181 @@ class JobBuilder:
                 found.append(self.invoke_job(role, target, str(target.get("arn") or ""), "EventBridge target"))
         if any(GITHUB_OIDC_HOST in f for f in role.trusted_federated()):
             found.append(self.pull_request_job(role))
+        found.extend(self.delegated_jobs(role))
+        found.extend(self.action_role_jobs(role))
         return found
 
-    def pulumi_needs(self, role: Role, kind: str, stacks: list[tuple[str, str]], job: Job) -> None:
-        """The backend's and the providers' share of a Pulumi command on each stack."""
-        what = {"preview-refresh": "pulumi preview --refresh", "up": "pulumi up"}.get(kind, f"pulumi {kind}")
+    def pulumi_needs(
+        self,
+        role: Role,
+        kind: str,
+        stacks: list[tuple[str, str]],
+        job: Job,
+        profiles: Mapping[str, str] | None = None,
+    ) -> None:
+        """The backend's and the providers' share of a Pulumi command on each stack.
+
+        ``profiles``: account -> the role the runner's profile ``regionflow-<account>`` assumes. A resource whose
+        provider names such a profile is the business of that role's delegated job (:meth:`delegated_jobs`); the
+        runner needs ``sts:AssumeRole`` on it, which the SDK calls when the provider is configured, so also for a
+        preview that reads nothing.
+        """
+        what = _command_label(kind)
         for project, stack in stacks:
             manifest = self.manifests.stack(project, stack)
             label = f"{what} of {project}/{stack}"
             if manifest is None:
                 job.unknown.append(f"{label}: no manifest for that stack")
                 continue
-            phases: tuple[Phase, ...] = ()
-            if kind in ("up", "destroy"):
-                phases = ALL_PHASES
-            elif kind in ("refresh", "preview-refresh"):
-                phases = (Phase.READ,)
-            for resource in manifest.resources:
-                in_scope = tuple(p for p in phases if not self._excluded(kind, project, resource.type, p))
-                for item in resource_needs(role, resource, in_scope, self.manifests, label):
-                    if isinstance(item, UnknownType):
-                        self.unknown_types.setdefault(item.type, item.resource)
-                        job.unknown.append(f"no provider requirements for {item.type} ({item.resource})")
-                    elif isinstance(item, UnresolvedTarget):
-                        job.unknown.append(f"{item.resource}: no ARN found for {item.call}")
-                    else:
-                        job.needs.append(item)
+            for profile in sorted({r.profile for r in manifest.resources if r.profile}):
+                account = account_of_profile(profile)
+                target = (profiles or {}).get(account) if account else None
+                if target is None:
+                    job.unknown.append(
+                        f"{label}: its AWS provider names the profile {profile}, which {job.label} does not define "
+                        "(docs/accounts.md); the provider's calls are not judged"
+                    )
+                    continue
+                region = next((r.region for r in manifest.resources if r.profile == profile), IAM_REGION)
+                job.needs.append(
+                    self.need(
+                        role,
+                        "sts:AssumeRole",
+                        target,
+                        region,
+                        f"the AWS provider of {project}/{stack} (profile {profile}) in {what}",
+                        ASSUME_ROLE_SOURCE,
+                    )
+                )
+            own = [r for r in manifest.resources if not r.profile]
+            self._provider_needs(role, kind, project, own, label, job)
         if self.backend is None:
             job.unknown.append(f"{what}: the state backend is unknown (no PULUMI_BACKEND_URL in the manifests)")
             return
         job.needs.extend(backend_needs(self.backend, role, self.manifests, kind=kind, stacks=stacks, job=what))
+
+    def _provider_needs(
+        self, role: Role, kind: str, project: str, resources: list[Resource], label: str, job: Job
+    ) -> None:
+        """The provider's calls of ``kind`` on ``resources``, made as ``role``."""
+        phases: tuple[Phase, ...] = ()
+        if kind in ("up", "destroy"):
+            phases = ALL_PHASES
+        elif kind in ("refresh", "preview-refresh"):
+            phases = (Phase.READ,)
+        for resource in resources:
+            in_scope = tuple(p for p in phases if not self._excluded(kind, project, resource.type, p))
+            for item in resource_needs(role, resource, in_scope, self.manifests, label):
+                if isinstance(item, UnknownType):
+                    self.unknown_types.setdefault(item.type, item.resource)
+                    job.unknown.append(f"no provider requirements for {item.type} ({item.resource})")
+                elif isinstance(item, UnresolvedTarget):
+                    job.unknown.append(f"{item.resource}: no ARN found for {item.call}")
+                else:
+                    job.needs.append(item)
+
+    # --- regions in other accounts: runners whose providers act as roles there ------------------------
+
+    def delegations(self) -> list[Delegation]:
+        """Every runner that reaches stacks of other accounts through ``regionflow-<account>`` profiles."""
+        if self._delegations is not None:
+            return self._delegations
+        found: list[Delegation] = []
+        for project in self.manifests.of_type(PROJECT_TYPE):
+            role_arn = str(project.get("serviceRole") or "")
+            env = _env(project)
+            buildspec, _ = self._commands_of(str((project.get("source") or {}).get("buildspec") or ""))
+            kind, _ = pulumi_kind(buildspec)
+            profiles = _target_profiles(env) if _WRITES_PROFILES.search(buildspec) else {}
+            if kind and profiles:
+                stacks = tuple(stacks_of_environment(env, self.manifests, self.root))
+                name = str(project.get("name") or project.name)
+                found.append(
+                    Delegation(role_arn, f"CodeBuild project {name}", kind, stacks, tuple(sorted(profiles.items())))
+                )
+        for role in list(self.manifests.roles.values()):
+            if any(GITHUB_OIDC_HOST in f for f in role.trusted_federated()):
+                profiles = self.workflow_profiles()
+                if profiles:
+                    kind = self._workflow_kind()
+                    stacks = tuple((s.project, s.stack) for s in self.manifests.stacks)
+                    found.append(
+                        Delegation(role.arn, "the pull-request workflow", kind, stacks, tuple(sorted(profiles.items())))
+                    )
+        self._delegations = found
+        return found
+
+    def delegated_jobs(self, role: Role) -> list[Job]:
+        """The provider's share of each runner's command on the stacks of ``role``'s account, made as ``role``."""
+        jobs: list[Job] = []
+        for delegation in self.delegations():
+            accounts = [account for account, arn in delegation.profiles if arn == role.arn]
+            for account in accounts:
+                profile = f"regionflow-{account}"
+                what = _command_label(delegation.kind)
+                job = Job(role, f"the AWS provider (profile {profile}) of {delegation.label} ({what})")
+                for project, stack in delegation.stacks:
+                    manifest = self.manifests.stack(project, stack)
+                    if manifest is None:
+                        continue
+                    reached = [r for r in manifest.resources if r.profile and account_of_profile(r.profile) == account]
+                    label = f"{what} of {project}/{stack} by {delegation.label}, through profile {profile}"
+                    self._provider_needs(role, delegation.kind, project, reached, label, job)
+                jobs.append(job)
+        return jobs
+
+    def action_roles(self) -> list[str]:
+        """The roles pipeline actions name in ``roleArn`` (CodePipeline assumes them to run the action)."""
+        return sorted({str(a["roleArn"]) for _, _, a in self._pipeline_actions() if a.get("roleArn")})
+
+    def action_role_jobs(self, role: Role) -> list[Job]:
+        """What CodePipeline does as an action's ``roleArn``: the action's own call (CodePipeline user guide,
+        "Create a pipeline in CodePipeline that uses resources from another AWS account": the action role is
+        assumed to act on the other account's resources). A Lambda action invokes its function there."""
+        jobs: list[Job] = []
+        for pipeline, stage, action in self._pipeline_actions():
+            if action.get("roleArn") != role.arn:
+                continue
+            name = str(pipeline.get("name") or pipeline.name)
+            label = f"action {stage}/{action.get('name')} of {name} (its roleArn)"
+            job = Job(role, label)
+            region = str(action.get("region") or pipeline.region)
+            provider = str(action.get("provider"))
+            configuration = action.get("configuration") or {}
+            if provider == "Lambda":
+                function = function_arn(self.manifests, str(configuration.get("FunctionName")), region, role.account)
+                detail = "CodePipeline user guide, Lambda invoke action"
+                job.needs.append(self.need(role, "lambda:InvokeFunction", function, region, label, detail))
+            else:
+                job.unknown.append(f"{label}: what a {provider} action does as its roleArn is not modelled")
+            if action.get("inputArtifacts") or action.get("outputArtifacts"):
+                job.unknown.append(f"{label}: artifacts of an action with its own roleArn are not modelled")
+            jobs.append(job)
+        return jobs
+
+    def workflow_profiles(self) -> dict[str, str]:
+        """account -> read role: the profiles the pull-request workflow writes for stacks of other accounts.
+
+        The workflow runs ``python -m regionflow.accounts`` before the preview (it writes, for a stack whose
+        ``account`` is another than its ``pipelineAccount``, the profile ``regionflow-<account>`` with
+        ``role_arn`` = that account's read role); without that step no profile exists there.
+        """
+        workflow = self.root / ".github" / "workflows" / "preview.yml" if self.root else None
+        if workflow is None or not workflow.is_file() or WORKFLOW_PROFILE_COMMAND not in workflow.read_text():
+            return {}
+        profiles: dict[str, str] = {}
+        for stack in self.manifests.stacks:
+            for profile in {r.profile for r in stack.resources if r.profile}:
+                account = account_of_profile(profile)
+                prefix, environment = stack.exports.get("namePrefix"), stack.exports.get("environment")
+                if account and isinstance(prefix, str) and isinstance(environment, str):
+                    profiles[account] = read_role_arn(account, prefix, environment)
+        return profiles
+
+    def _workflow_kind(self) -> str:
+        workflow = self.root / ".github" / "workflows" / "preview.yml" if self.root else None
+        text = workflow.read_text() if workflow is not None and workflow.is_file() else ""
+        return "preview-refresh" if re.search(r"^\s*refresh:\s*true\b", text, re.MULTILINE) else "preview"
 
     def _excluded(self, kind: str, project: str, resource_type: str, phase: Phase) -> bool:
         for exclusion in self.scope:
@@ -446,13 +623,15 @@ class JobBuilder:
         job = Job(role, f"CodeBuild project {name}")
         buildspec = self.commands_of(str(source.get("buildspec") or ""), job)
         kind, _ = pulumi_kind(buildspec)
+        # The profiles the build writes for stacks of other accounts (scripts/common.sh write_target_profiles).
+        profiles = _target_profiles(env) if _WRITES_PROFILES.search(buildspec) else {}
         stacks = stacks_of_environment(env, self.manifests, self.root) if kind else []
         what = f"CodeBuild project {name}"
         if kind:
             what += f" (pulumi {kind} of {', '.join(f'{p}/{s}' for p, s in stacks) or 'no stack found'})"
         job.label = what
         region = project.region
-        account = self.manifests.account
+        account = project.stack.account
         detail = "CodeBuild user guide, service role"
         logs = (project.get("logsConfig") or {}).get("cloudwatchLogs") or {}
         if str(logs.get("status", "ENABLED")).upper() == "ENABLED":
@@ -482,15 +661,27 @@ class JobBuilder:
                 # Another backend than the pipeline's: its keys are not known.
                 self.backend = Backend.from_url(backend_url, state_key_arn=None, secrets_key_arn=None)
             job.writes = set(stacks) if kind in ("up", "refresh", "destroy") else set()
-            self.pulumi_needs(role, kind, stacks, job)
+            self.pulumi_needs(role, kind, stacks, job, profiles)
             self.backend = saved
-        self._cli_calls(role, buildspec, env, region, job, what)
+        self._cli_calls(role, buildspec, env, region, job, what, account)
         return job
 
     def commands_of(self, buildspec: str, job: Job) -> str:
         """What a build runs: its buildspec and the repository's scripts it runs (and they source), without
         full-line comments, which may mention commands the build does not run."""
+        text, unknown = self._commands_of(buildspec)
+        job.unknown.extend(unknown)
+        return text
 
+    def _commands_of(self, buildspec: str) -> tuple[str, list[str]]:
+        """(commands, what could not be read), read once per buildspec."""
+        cached = self._commands.get(buildspec)
+        if cached is None:
+            unknown: list[str] = []
+            cached = self._commands[buildspec] = (self._read_commands(buildspec, unknown), unknown)
+        return cached[0], list(cached[1])
+
+    def _read_commands(self, buildspec: str, unknown: list[str]) -> str:
         def code(text: str) -> list[str]:
             return [line for line in text.splitlines() if not line.lstrip().startswith("#")]
 
@@ -501,7 +692,7 @@ class JobBuilder:
             reference, base = pending.pop(0)
             path = self._script_path(reference, base)
             if path is None:
-                job.unknown.append(f"the build runs {reference}, which the check cannot read (pass --root)")
+                unknown.append(f"the build runs {reference}, which the check cannot read (pass --root)")
                 continue
             if path in seen:
                 continue
@@ -585,7 +776,9 @@ class JobBuilder:
                         self.need(role, "kms:GenerateDataKey", key, action_region, why_out, "SSE-KMS", via="s3")
                     )
 
-    def _cli_calls(self, role: Role, buildspec: str, env: Mapping[str, str], region: str, job: Job, what: str) -> None:
+    def _cli_calls(
+        self, role: Role, buildspec: str, env: Mapping[str, str], region: str, job: Job, what: str, account: str
+    ) -> None:
         variables = script_variables(buildspec, env)
         for service, operation, rest in _AWS_COMMAND.findall(buildspec):
             if (service, operation) == SOURCE_ARTIFACT_COPY and "PIPELINE_NAME" in variables:
@@ -611,7 +804,6 @@ class JobBuilder:
             if not value:
                 job.unknown.append(f"{what}: `aws {service} {operation}` names {option} {raw or '?'} (not resolved)")
                 continue
-            account = self.manifests.account
             arn = {
                 "arn": value,
                 "pipeline": f"arn:aws:codepipeline:{region}:{account}:{value}",
@@ -672,7 +864,24 @@ class JobBuilder:
         name = str(pipeline.get("name") or pipeline.name)
         return f"arn:aws:s3:::{bucket}/{name[:20]}/{artifact[:10]}/{ARTIFACT_OBJECT}"
 
-    def _condition_needs(self, role: Role, job: Job, name: str, stage: Mapping[str, Any], home: str) -> None:
+    def _alarm_elsewhere(self, name: str, region: str, account: str) -> str | None:
+        """The ARN of the stacks' alarm ``name`` in ``region`` when it lives in another account than ``account``."""
+        for alarm_type in ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm"):
+            for alarm in self.manifests.of_type(alarm_type):
+                arn = str(alarm.get("arn") or "")
+                if (alarm.get("name") or alarm.get("alarmName")) == name and alarm.region == region:
+                    return arn if alarm.stack.account != account and arn.startswith("arn:") else None
+        return None
+
+    def _condition_needs(
+        self,
+        role: Role,
+        job: Job,
+        name: str,
+        stage: Mapping[str, Any],
+        home: str,
+        pipeline: Resource | None = None,
+    ) -> None:
         """What the rules of a stage's conditions do as the pipeline role (regionflow.delivery).
 
         A rule runs as the pipeline's role unless it names its own (RuleDeclaration ``roleArn``), in its
@@ -682,7 +891,7 @@ class JobBuilder:
         function; DeploymentWindow and VariableCheck read nothing of the account.
         """
         detail = "CodePipeline rule reference (rule-reference-<provider>)"
-        account = self.manifests.account
+        account = self.manifests.account if pipeline is None else pipeline.stack.account
         for kind in ("beforeEntry", "onSuccess", "onFailure"):
             block = stage.get(kind) or {}
             condition = block.get("condition") if isinstance(block, Mapping) else None
@@ -697,6 +906,27 @@ class JobBuilder:
                     job.needs.append(self.need(role, "sts:AssumeRole", str(rule["roleArn"]), region, label, detail))
                 elif provider == "CloudWatchAlarm":
                     arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{configuration.get('AlarmName')}"
+                    elsewhere = self._alarm_elsewhere(str(configuration.get("AlarmName")), region, account)
+                    if elsewhere is not None:
+                        # The rule names an alarm, not an account: it reads the pipeline account's alarms (rule
+                        # reference: AlarmName only). The stacks' alarm of that name is in another account.
+                        job.needs.append(
+                            Need(
+                                role=role.arn,
+                                action="cloudwatch:DescribeAlarms",
+                                resource=elsewhere,
+                                context=self.need(role, "cloudwatch:DescribeAlarms", arn, region, label, "").context,
+                                why=label,
+                                detail=detail,
+                                unknowable=(
+                                    f"the rule reads alarms of the pipeline account {account} by name, and the stacks' "
+                                    f"alarm {configuration.get('AlarmName')} is in account {elsewhere.split(':')[4]}; "
+                                    "whether a CloudWatchAlarm rule can watch another account's alarm is not "
+                                    "documented (docs/accounts.md, Known limit: bakes)"
+                                ),
+                            )
+                        )
+                        continue
                     job.needs.append(self.need(role, "cloudwatch:DescribeAlarms", arn, region, label, detail))
                     job.needs.append(
                         self.need(
@@ -719,7 +949,7 @@ class JobBuilder:
         name = str(pipeline.get("name") or pipeline.name)
         job = Job(role, f"pipeline {name}")
         home = pipeline.region
-        account = self.manifests.account
+        account = pipeline.stack.account
         detail = "CodePipeline user guide, service role"
         produced_in: dict[str, str] = {}
         for stage in pipeline.get("stages") or []:
@@ -775,7 +1005,7 @@ class JobBuilder:
                         job.needs.extend(self._send(role, str(topic), f"the approval notification of {label}", detail))
                 else:
                     job.unknown.append(f"{label}: action provider {provider} is not modelled")
-            self._condition_needs(role, job, name, stage, home)
+            self._condition_needs(role, job, name, stage, home, pipeline)
         for store in pipeline.get("artifactStores") or []:
             bucket = store.get("location")
             region = str(store.get("region") or home)
@@ -846,7 +1076,7 @@ class JobBuilder:
     def function_job(self, role: Role, function: Resource) -> Job:
         name = str(function.get("name") or function.name)
         region = function.region
-        account = self.manifests.account
+        account = function.stack.account  # its logs, table and topic are its own account's
         job = Job(role, f"Lambda function {name}")
         detail = "Lambda developer guide, execution role"
         group = (function.get("loggingConfig") or {}).get("logGroup") or f"/aws/lambda/{name}"
@@ -880,7 +1110,7 @@ class JobBuilder:
                     )
         env_key = function.get("kmsKeyArn")
         if env_key:
-            env_key_arn = self.manifests.key_arn(str(env_key), region) or str(env_key)
+            env_key_arn = self.manifests.key_arn(str(env_key), region, account) or str(env_key)
             job.needs.append(
                 self.need(
                     role,
@@ -987,17 +1217,25 @@ class JobBuilder:
     def pull_request_job(self, role: Role) -> Job:
         """The pull-request workflow's pulumi/actions preview of every stack (``refresh: true`` makes it
         a refresh too; the workflow is read when the repository is at hand)."""
-        workflow = self.root / ".github" / "workflows" / "preview.yml" if self.root else None
-        text = workflow.read_text() if workflow is not None and workflow.is_file() else ""
-        kind = "preview-refresh" if re.search(r"^\s*refresh:\s*true\b", text, re.MULTILINE) else "preview"
+        kind = self._workflow_kind()
         job = Job(
             role,
             f"the pull-request workflow ({'pulumi preview --refresh' if kind != 'preview' else 'pulumi preview'}"
             " of every stack)",
         )
         stacks = [(s.project, s.stack) for s in self.manifests.stacks]
-        self.pulumi_needs(role, kind, stacks, job)
+        self.pulumi_needs(role, kind, stacks, job, self.workflow_profiles())
         return job
+
+
+def _command_label(kind: str) -> str:
+    return {"preview-refresh": "pulumi preview --refresh", "up": "pulumi up"}.get(kind, f"pulumi {kind}")
+
+
+def _target_profiles(env: Mapping[str, str]) -> dict[str, str]:
+    """``REGIONFLOW_TARGET_PROFILES`` ("<account>=<role ARN> ...", regionflow.accounts.profile_pairs) as a dict."""
+    pairs = (pair.partition("=") for pair in env.get("REGIONFLOW_TARGET_PROFILES", "").split())
+    return {account: arn for account, _, arn in pairs if account and arn.startswith("arn:")}
 
 
 def pipeline_backend(manifests: Manifests, root: Path | None) -> Backend | None:

@@ -56,6 +56,8 @@ class Resource:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     region: str
+    # The shared-config profile its AWS provider names (a stack in another account: regionflow-<account>).
+    profile: str | None = None
 
     def get(self, dotted: str) -> Any:
         """An output (falling back to the input) at a dotted path, e.g. ``target.roleArn``."""
@@ -84,6 +86,8 @@ class StackManifest:
     exports: dict[str, Any]
     path: Path | None
     resources: list[Resource] = field(default_factory=list)
+    # The AWS account its resources live in (from their ARNs; Manifests sets it), "" until known.
+    account: str = ""
 
     @property
     def label(self) -> str:
@@ -110,6 +114,12 @@ class Role:
     @property
     def tags(self) -> dict[str, str]:
         return self.resource.tags
+
+    @property
+    def account(self) -> str:
+        """The role's own account (its ARN's): its requests carry it as aws:PrincipalAccount."""
+        match = _ACCOUNT_IN_ARN.match(self.arn)
+        return match.group(1) if match else self.resource.stack.account
 
     def trusted_services(self) -> set[str]:
         services: set[str] = set()
@@ -145,6 +155,25 @@ def _as_list(value: Any) -> list[Any]:
 
 def _statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [dict(s) for s in _as_list(document.get("Statement")) if isinstance(s, Mapping)]
+
+
+def _stack_account(stack: StackManifest) -> str | None:
+    """The account of a stack: the one its provider's regionflow profile names, else its resources' ARNs' own."""
+    from regionflow.accounts import account_of_profile
+
+    for resource in stack.resources:
+        if resource.type.startswith(PROVIDER_TYPE) and resource.get("profile"):
+            account = account_of_profile(str(resource.get("profile")))
+            if account:
+                return account
+    counts: dict[str, int] = {}
+    for resource in stack.resources:
+        spec = SPECS.get(resource.type)
+        value = resource.outputs.get("arn" if spec is None else spec.arn_from or "arn")
+        match = _ACCOUNT_IN_ARN.match(value) if isinstance(value, str) else None
+        if resource.custom and match:
+            counts[match.group(1)] = counts.get(match.group(1), 0) + 1
+    return max(counts, key=lambda account: counts[account]) if counts else None
 
 
 def _region_of(entry: Mapping[str, Any], provider_regions: Mapping[str, str], default: str) -> str:
@@ -192,7 +221,16 @@ class Manifests:
         self.by_type: dict[str, list[Resource]] = {}
         for resource in self.resources:
             self.by_type.setdefault(resource.type, []).append(resource)
+        # The pipeline's account (the home account); each stack has its own (regions in their owners' accounts).
         self.account = self._account()
+        for stack in self.stacks:
+            stack.account = _stack_account(stack) or self.account
+        # S3 ARNs name no account: the account of each bucket the manifests (or the check) know.
+        self.bucket_accounts: dict[str, str] = {}
+        for bucket in self.of_type("aws:s3/bucket:Bucket"):
+            name = bucket.get("bucket")
+            if isinstance(name, str) and name:
+                self.bucket_accounts.setdefault(name, bucket.stack.account)
         self.by_arn: dict[str, Resource] = {}
         for resource in self.resources:
             # Only a resource's own ARN: an EventBridge target's or a topic policy's "arn" is the topic's.
@@ -228,7 +266,15 @@ class Manifests:
                 if isinstance(region, str):
                     provider_regions[str(entry.get("id"))] = region
         default_region = next(iter(provider_regions.values()), IAM_REGION)
+        # The profile of each provider (a cross-account stack's provider names regionflow-<account>).
+        provider_profiles: dict[str, str | None] = {}
         for entry in entries:
+            if str(entry.get("type", "")).startswith("pulumi:providers:aws"):
+                profile = (entry.get("outputs") or {}).get("profile") or (entry.get("inputs") or {}).get("profile")
+                provider_profiles[str(entry.get("id"))] = str(profile) if profile else None
+        default_profile = next(iter(provider_profiles.values()), None)
+        for entry in entries:
+            provider_id = str(entry.get("provider") or "").rsplit("::", 1)[-1]
             stack.resources.append(
                 Resource(
                     stack=stack,
@@ -240,6 +286,7 @@ class Manifests:
                     inputs=dict(entry.get("inputs") or {}),
                     outputs=dict(entry.get("outputs") or {}),
                     region=_region_of(entry, provider_regions, default_region),
+                    profile=provider_profiles.get(provider_id, default_profile),
                 )
             )
         self.stacks.append(stack)
@@ -265,11 +312,26 @@ class Manifests:
         return tuple(sorted(aliases))
 
     def _account(self) -> str:
-        for resource in self.of_type(ROLE_TYPE):
+        """The pipeline's account: its stack's roles' (else any role's), where the pipeline and its state live."""
+        pipeline = self.pipeline_stack()
+        roles = self.of_type(ROLE_TYPE)
+        for resource in [r for r in roles if r.stack is pipeline] + roles:
             match = _ACCOUNT_IN_ARN.match(str(resource.outputs.get("arn", "")))
             if match:
                 return match.group(1)
         return DEFAULT_ACCOUNT_ID
+
+    def account_of(self, arn: str) -> str | None:
+        """The account a resource ARN lives in: its own account field, or for S3 the bucket's; None if unknown."""
+        match = _ACCOUNT_IN_ARN.match(arn)
+        if match:
+            return match.group(1)
+        if arn.startswith("arn:aws:s3:::"):
+            return self.bucket_accounts.get(arn[len("arn:aws:s3:::") :].split("/", 1)[0])
+        return None
+
+    def stacks_in(self, account: str) -> list[StackManifest]:
+        return [stack for stack in self.stacks if stack.account == account]
 
     def _roles(self) -> dict[str, Role]:
         roles: dict[str, Role] = {}
@@ -335,7 +397,7 @@ class Manifests:
             return self.stack(parts[0], parts[1])
         return None
 
-    def key_arn(self, reference: str, region: str) -> str | None:
+    def key_arn(self, reference: str, region: str, account: str | None = None) -> str | None:
         """A KMS key ARN from an ARN, a key ID or an alias name/ARN in the manifests."""
         if reference.startswith("arn:") and ":key/" in reference:
             return reference
@@ -347,9 +409,9 @@ class Manifests:
         for alias in self.of_type(ALIAS_TYPE):
             if alias.get("name") == alias_name and alias.region == region:
                 target = str(alias.get("targetKeyArn") or alias.get("targetKeyId") or "")
-                return self.key_arn(target, region) if target else None
+                return self.key_arn(target, region, account) if target else None
         if re.fullmatch(r"[0-9a-f-]{36}", reference):
-            return f"arn:aws:kms:{region}:{self.account}:key/{reference}"
+            return f"arn:aws:kms:{region}:{account or self.account}:key/{reference}"
         return None
 
     def boundary_document(self, arn: str) -> dict[str, Any] | None:

@@ -5,7 +5,8 @@ check knows these keys (present with a value, or known to be absent):
 
 * ``aws:SecureTransport`` = ``true`` (every AWS SDK and the CLI call over TLS);
 * ``aws:RequestedRegion`` = the call's Region (``us-east-1`` for IAM, whose endpoint lives there);
-* ``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:PrincipalType`` (``AssumedRole``) and
+* ``aws:PrincipalArn``, ``aws:PrincipalAccount`` (the role's own account, from its ARN: a region's
+  roles may live in another account than the pipeline's), ``aws:PrincipalType`` (``AssumedRole``) and
   ``aws:PrincipalTag/*`` from the role resource;
 * ``aws:ViaAWSService`` (true when a service calls KMS on the caller's behalf, e.g. S3 for SSE-KMS);
 * absent: ``aws:SourceAccount``, ``aws:SourceArn``, ``aws:SourceOwner`` (only service principals
@@ -62,9 +63,19 @@ class Need:
     detail: str = ""  # SDK call and source, e.g. "GetBucketAcl, internal/service/s3/bucket.go"
     uncertain: str | None = None
     resource_policy: str = "auto"  # "auto": the resource's own; "none": IAM policies alone decide
+    # Why no policy can decide this need (e.g. a rule that reads an alarm of another account by name): reported
+    # as unevaluated with this reason, never passed.
+    unknowable: str = ""
 
     def key(self) -> tuple[Any, ...]:
-        return (self.role, self.action.lower(), self.resource, self.context.fingerprint(), self.resource_policy)
+        return (
+            self.role,
+            self.action.lower(),
+            self.resource,
+            self.context.fingerprint(),
+            self.resource_policy,
+            self.unknowable,
+        )
 
 
 @dataclass

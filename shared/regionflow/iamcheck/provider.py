@@ -49,22 +49,25 @@ def own_arn(resource: Resource, spec: ResourceSpec) -> str | None:
     return None
 
 
-def _role_arn_by_name(manifests: Manifests, name: str) -> str:
+def _role_arn_by_name(manifests: Manifests, name: str, account: str) -> str:
+    """A role named by a resource of ``account``'s stack: a role of that account (IAM names are per account)."""
     if name.startswith("arn:"):
         return name
     for role in manifests.roles.values():
-        if role.name == name:
+        if role.name == name and role.account == account:
             return role.arn
-    return f"arn:aws:iam::{manifests.account}:role/{name}"
+    return f"arn:aws:iam::{account}:role/{name}"
 
 
-def function_arn(manifests: Manifests, reference: str, region: str) -> str:
+def function_arn(manifests: Manifests, reference: str, region: str, account: str | None = None) -> str:
+    """A function named in ``account`` (default: the pipeline's) and ``region``, as its ARN."""
     if reference.startswith("arn:"):
         return reference
+    account = account or manifests.account
     for function in manifests.of_type("aws:lambda/function:Function"):
-        if function.get("name") == reference and function.region == region:
+        if function.get("name") == reference and function.region == region and function.stack.account == account:
             return str(function.get("arn"))
-    return f"arn:aws:lambda:{region}:{manifests.account}:function:{reference}"
+    return f"arn:aws:lambda:{region}:{account}:function:{reference}"
 
 
 def connection_arns(resource: Resource) -> list[str]:
@@ -92,7 +95,7 @@ def connection_arns(resource: Resource) -> list[str]:
 def targets(call: Call, resource: Resource, spec: ResourceSpec, manifests: Manifests) -> list[str]:
     """The ARN(s) a call is authorized against."""
     region = resource.region
-    account = manifests.account
+    account = resource.stack.account  # a stack's provider acts in its own account
     target = call.target
     if target is Target.STAR:
         return ["*"]
@@ -106,14 +109,14 @@ def targets(call: Call, resource: Resource, spec: ResourceSpec, manifests: Manif
         return [f"arn:aws:s3:::{bucket}"] if bucket else []
     if target is Target.ROLE:
         name = resource.get("role")
-        return [_role_arn_by_name(manifests, str(name))] if name else []
+        return [_role_arn_by_name(manifests, str(name), account)] if name else []
     if target is Target.POLICY:
         arn = resource.get("policyArn")
         return [str(arn)] if arn else []
     if target is Target.FUNCTION:
         # aws.lambda_.Permission names it `function`; the event invoke config `functionName`.
         name = resource.get("functionName") or resource.get("function")
-        return [function_arn(manifests, str(name), region)] if name else []
+        return [function_arn(manifests, str(name), region, account)] if name else []
     if target is Target.TOPIC:
         arn = resource.get("topic") or resource.get("arn")
         return [str(arn)] if arn else []
@@ -130,17 +133,17 @@ def targets(call: Call, resource: Resource, spec: ResourceSpec, manifests: Manif
         return [f"arn:aws:events:{region}:{account}:{path}"]
     if target is Target.ALIAS_KEY:
         reference = resource.get("targetKeyArn") or resource.get("targetKeyId")
-        arn = manifests.key_arn(str(reference), region) if reference else None
+        arn = manifests.key_arn(str(reference), region, account) if reference else None
         return [arn] if arn else []
     if target is Target.KEY:
         reference = resource.get(call.key_input or "")
-        arn = manifests.key_arn(str(reference), region) if reference else None
+        arn = manifests.key_arn(str(reference), region, account) if reference else None
         return [arn] if arn else []
     if target is Target.KEYS_IN_REGION:
         return [f"arn:aws:kms:{region}:{account}:key/*"]
     if target is Target.PASSED_ROLE:
         value = resource.get(call.role_input or "")
-        return [_role_arn_by_name(manifests, str(value))] if value else []
+        return [_role_arn_by_name(manifests, str(value), account)] if value else []
     if target is Target.LAYERS:
         return [str(layer) for layer in resource.get("layers") or []]
     if target is Target.CONNECTION:
@@ -238,7 +241,7 @@ def _call_needs(
             role=role.arn,
             action=action,
             resource=arn,
-            context=build_context(role.arn, manifests.account, role.tags, action, spec_context),
+            context=build_context(role.arn, role.account, role.tags, action, spec_context),
             why=f"the {phase.value} of {resource.type} {resource.name} ({resource.stack.label}) in {job}",
             detail=f"{call.sdk}, {spec.source}" + (f"; {call.note}" if call.note else ""),
             uncertain=call.uncertain,
