@@ -255,7 +255,10 @@ def test_the_project_reads_the_pipelines_source_artifact_not_the_repository(gith
     assert source == {"type": "NO_SOURCE", "buildspec": drift.DEFAULT_BUILDSPEC.read_text()}
     statements = {s["Sid"]: s for s in build_policy(github)["Statement"]}
     assert statements["FindPipelineSource"]["Resource"] == PIPELINE_ARN
-    assert statements["FindPipelineSource"]["Action"] == "codepipeline:ListActionExecutions"
+    assert statements["FindPipelineSource"]["Action"] == [
+        "codepipeline:ListPipelineExecutions",
+        "codepipeline:ListActionExecutions",
+    ]
     assert statements["ReadPipelineSource"]["Resource"] == f"{ARTIFACTS}/*"
     # The connection is only read as a resource of the pipeline stack (its refresh), never used to clone.
     assert not [s for s in statements.values() if "UseConnection" in json.dumps(s)]

@@ -558,9 +558,10 @@ def test_the_pull_request_role_bootstrap_makes_is_judged_with_its_key_reads_by_t
 
 def test_account_awareness_leaves_the_single_account_report_unchanged(repo_documents: list[dict[str, Any]]) -> None:
     """``fixtures/single-account-report.txt`` is `regionflow iam-check`'s whole report (timing cut) on the repository's
-    manifests at bb03e74, before the check learnt accounts: 14 roles, 1734 required permissions, all allowed, 177
-    granted but never required. Every role of the repository is in one account, so per-account evaluation must
-    print exactly that. Regenerate it (`regionflow preview --out D && regionflow iam-check --manifests D`) only for
+    manifests, first made at bb03e74 before the check learnt accounts (14 roles, 1734 required permissions, all
+    allowed, 177 granted but never required) and regenerated since only for intended role changes (the drift
+    build's ListPipelineExecutions). Every role of the repository is in one account, so per-account evaluation
+    must print exactly that. Regenerate it (`regionflow preview --out D && regionflow iam-check --manifests D`) only for
     an intended change of the stacks' roles."""
     from regionflow.iamcheck.check import print_report
 

@@ -279,13 +279,22 @@ def aws(argv: list[str]) -> None:
         counts = json.loads(counts_file.read_text()) if counts_file.exists() else _config().get("aws_lock_counts", [])
         print(counts.pop(0) if counts else "0")
         counts_file.write_text(json.dumps(counts))
+    elif command == ("codepipeline", "list-pipeline-executions"):
+        _option(argv, "--pipeline-name")
+        if _option(argv, "--output") != "json":
+            # With text output the CLI applies --query to each page separately (AWS CLI user guide, "Filtering
+            # output"): a sort over every execution must read the JSON output.
+            _violation("list-pipeline-executions: a --query over every page needs --output json")
+        if "status=='Succeeded'" not in _option(argv, "--query"):
+            _violation("list-pipeline-executions: drift must check the last succeeded (deployed) execution")
+        print(json.dumps(_config().get("latest_execution", ["exec-0042", "STANDARD", None])))
     elif command == ("codepipeline", "list-action-executions"):
         _option(argv, "--pipeline-name")
-        query = _option(argv, "--query")
-        if "s3location" not in query or _option(argv, "--output") != "text":
-            _violation("list-action-executions: expected a --query for the s3location, as text")
-        # --output text prints a multiselect list as tab-separated values, or None for null.
-        print(_config().get("source_artifact", "None"))
+        execution = _option(argv, "--filter")
+        if not execution.startswith("pipelineExecutionId=") or _option(argv, "--output") != "json":
+            _violation("list-action-executions: expected --filter pipelineExecutionId=... and --output json")
+        locations = _config().get("source_locations", {})
+        print(json.dumps(locations.get(execution.split("=", 1)[1])))
     elif command == ("s3", "cp"):
         source, destination = argv[2], argv[3]
         if not re.fullmatch(r"s3://[a-z0-9.-]+/.+", source):

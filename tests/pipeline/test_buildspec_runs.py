@@ -49,7 +49,10 @@ def source(tmp_path: Path) -> Path:
     return checkout(tmp_path)
 
 
-SOURCE_ARTIFACT = "rflow-prod-use1-artifacts-123456789012\trflow-prod-use1-pipel/source/AbCdEf1"
+SOURCE_LOCATIONS = {
+    "exec-0042": {"bucket": "rflow-prod-use1-artifacts-123456789012", "key": "rflow-prod-use1-pipel/source/AbCdEf1"},
+    "exec-0040": {"bucket": "rflow-prod-use1-artifacts-123456789012", "key": "rflow-prod-use1-pipel/source/Older40"},
+}
 
 
 def run(project: dict[str, Any], source: Path, tmp_path: Path, **kwargs: Any) -> BuildRun:
@@ -60,7 +63,7 @@ def run(project: dict[str, Any], source: Path, tmp_path: Path, **kwargs: Any) ->
         tmp_path.mkdir(parents=True, exist_ok=True)
         archive = shutil.make_archive(str(tmp_path / "artifact"), "zip", source)
         environment["STANDIN_SOURCE_ZIP"] = archive
-        kwargs["config"] = {"source_artifact": SOURCE_ARTIFACT, **(kwargs.get("config") or {})}
+        kwargs["config"] = {"source_locations": SOURCE_LOCATIONS, **(kwargs.get("config") or {})}
         source = tmp_path / "empty-src"
         source.mkdir()
     return run_buildspec(project["source"]["buildspec"], environment, source=source, tmp_path=tmp_path, **kwargs)
@@ -342,10 +345,24 @@ def test_drift_before_the_pipelines_first_source_checks_nothing_and_passes(
     projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path
 ) -> None:
     """The first nights after the pipeline stack's first `pulumi up` may come before any Source execution."""
-    result = run(projects["drift"], source, tmp_path, config={"source_artifact": "None"})
+    result = run(projects["drift"], source, tmp_path, config={"latest_execution": None})
     assert result.exit_code == 0, result.output
     assert result.of("pulumi") == [] and result.of("aws", "s3", "cp") == []
-    assert "has no successful Source execution yet" in result.output
+    assert "has no succeeded execution yet" in result.output
+
+
+def test_drift_after_a_rollback_checks_the_commit_the_rollback_deployed(
+    projects: dict[str, dict[str, Any]], source: Path, tmp_path: Path
+) -> None:
+    """A succeeded ROLLBACK execution deploys its target execution's source (CodePipeline user guide,
+    "Configure stage rollback"); that source is what is live, so drift compares against it."""
+    rollback = ["exec-0043", "ROLLBACK", "exec-0040"]
+    result = run(projects["drift"], source, tmp_path, config={"latest_execution": rollback})
+    assert result.exit_code == 0, result.output
+    (fetch,) = result.of("aws", "s3", "cp")
+    assert fetch.argv[2].endswith("/rflow-prod-use1-pipel/source/Older40")
+    (listing,) = result.of("aws", "codepipeline", "list-action-executions")
+    assert "pipelineExecutionId=exec-0040" in listing.argv
 
 
 def test_preview_stops_on_an_outdated_account_boundary_before_any_preview(

@@ -103,6 +103,11 @@ CLI_CALLS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("codebuild", "start-build"): ("codebuild:StartBuild", "--project-name", "project"),
     ("s3api", "list-objects-v2"): ("s3:ListBucket", "--bucket", "bucket"),
     ("codepipeline", "list-action-executions"): ("codepipeline:ListActionExecutions", "--pipeline-name", "pipeline"),
+    ("codepipeline", "list-pipeline-executions"): (
+        "codepipeline:ListPipelineExecutions",
+        "--pipeline-name",
+        "pipeline",
+    ),
     ("iam", "get-policy"): ("iam:GetPolicy", "--policy-arn", "arn"),
     ("iam", "get-policy-version"): ("iam:GetPolicyVersion", "--policy-arn", "arn"),
 }

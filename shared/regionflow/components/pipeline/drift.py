@@ -1,8 +1,8 @@
 """DriftDetection: a nightly, read-only ``pulumi preview --refresh --expect-no-changes`` of every stack.
 
 An EventBridge Scheduler schedule starts a CodeBuild project every night. The project has no source of
-its own: it fetches the source artifact of the pipeline's last successful Source action (the commit the
-pipeline last took from the branch, GitHub or S3 alike), logs in to the self-managed state backend, and
+its own: it fetches the source artifact of the pipeline's last succeeded execution (the commit that is
+deployed everywhere, GitHub or S3 alike), logs in to the self-managed state backend, and
 previews each stack with a refresh. Reading the pipeline's artifact instead of the repository means the
 project needs no GitHub connection: CodeBuild validates a CodeConnections source with the project's role
 when the project is created (aws/aws-cdk#38504), which a connection that is still PENDING (before its
@@ -249,9 +249,9 @@ def build_role_statements(args: DriftDetectionArgs, log_group_arn: pulumi.Input[
     statements += [
         iam.Statement(
             sid="FindPipelineSource",
-            # The Source action's last output artifact (CodePipeline API reference, ListActionExecutions:
-            # output.outputArtifacts[].s3location).
-            actions=["codepipeline:ListActionExecutions"],
+            # The last succeeded execution, then its Source action's output artifact (CodePipeline API
+            # reference, ListPipelineExecutions and ListActionExecutions: output.outputArtifacts[].s3location).
+            actions=["codepipeline:ListPipelineExecutions", "codepipeline:ListActionExecutions"],
             resources=[source.pipeline_arn],
         ),
         iam.Statement(
