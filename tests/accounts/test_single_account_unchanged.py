@@ -2,8 +2,11 @@
 
 ``fixtures/single-account-manifests.sha256`` holds the SHA-256 of every manifest (and the pipeline diagram) that
 ``regionflow preview`` wrote for the repository's sample stacks on main at 6d0910d, before accounts were added
-(generated with ``regionflow preview --out DIR`` and ``sha256sum``, committed before any accounts code). The
-repository's samples name no ``account``: the same preview must still write exactly those bytes.
+(generated with ``regionflow preview --out DIR`` and ``sha256sum``, committed before any accounts code), and the
+accounts branch kept them byte for byte. Since then it is regenerated only for an intended change of the sample's
+resources, each named here: drift reading the last succeeded execution (its role's ListPipelineExecutions) and
+the approval moved before UpdatePipeline. The repository's samples name no ``account``: the same preview must
+write exactly those bytes.
 """
 
 from __future__ import annotations

@@ -66,8 +66,10 @@ def test_stage_order(pipeline: StackResult) -> None:
         "Build",
         "Preview",
         "SecurityScan",
-        "UpdatePipeline",
+        # The approval (with the IAM gate) before UpdatePipeline applies a change of the pipeline stack: applied
+        # first, the restarted execution's Preview would no longer show it and the gate would skip the approval.
         "Approval",
+        "UpdatePipeline",
         "DeployPrimary",
         # The sample's waves: [[eu-west-1]], then the regions no wave names (docs/delivery.md).
         "DeployWave1",

@@ -45,11 +45,11 @@ def secondary_stage_names(wave_count: int) -> list[str]:
 
 
 def stage_names(secondary_count: int, *, update_pipeline: bool) -> list[str]:
-    """Every stage, in order. UpdatePipeline runs after the checks and before the approval."""
-    names = [SOURCE, BUILD, PREVIEW, SECURITY_SCAN]
+    """Every stage, in order. UpdatePipeline runs after the approval, so the IAM gate sees its changes first."""
+    names = [SOURCE, BUILD, PREVIEW, SECURITY_SCAN, APPROVAL]
     if update_pipeline:
         names.append(UPDATE_PIPELINE)
-    names += [APPROVAL, DEPLOY_PRIMARY]
+    names += [DEPLOY_PRIMARY]
     names += secondary_stage_names(len(waves(list(range(secondary_count)))))
     return names
 

@@ -711,18 +711,6 @@ def _stages(
             name=layout.SECURITY_SCAN, actions=[_build_action("BanditPipAudit", projects["scan"])], on_failure=retry
         ),
     ]
-    if "update" in projects:
-        env = json.dumps(
-            [
-                {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}", "type": "PLAINTEXT"},
-                {"name": "SOURCE_REVISION", "value": commit, "type": "PLAINTEXT"},
-            ]
-        )
-        stages.append(
-            aws.codepipeline.PipelineStageArgs(
-                name=layout.UPDATE_PIPELINE, actions=[_build_action("PulumiUpPipeline", projects["update"], env=env)]
-            )
-        )
     if config.delivery.approval != "never":
         regions = ", ".join(config.regions)
         approval_config: dict[str, pulumi.Input[str]] = {
@@ -748,6 +736,21 @@ def _stages(
                         timeout_in_minutes=config.approval_timeout_minutes,
                     )
                 ],
+            )
+        )
+    # UpdatePipeline after the approval: a change of the pipeline stack (its roles and policies included) is
+    # approved, when the IAM gate asks for it, before it is applied; applied first, the restarted execution's
+    # Preview would no longer see it and the gate would skip the approval.
+    if "update" in projects:
+        env = json.dumps(
+            [
+                {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}", "type": "PLAINTEXT"},
+                {"name": "SOURCE_REVISION", "value": commit, "type": "PLAINTEXT"},
+            ]
+        )
+        stages.append(
+            aws.codepipeline.PipelineStageArgs(
+                name=layout.UPDATE_PIPELINE, actions=[_build_action("PulumiUpPipeline", projects["update"], env=env)]
             )
         )
     by_region = {target.stack.region: (target, project) for target, project in deploys}

@@ -60,7 +60,9 @@ class PipelineStackOutputs:
     drift: DriftDetection | None
 
 
-def _checked(ref: StackRef, outputs: RegionalOutputs, config: PipelineConfig) -> RegionalOutputs:
+def _checked(
+    ref: StackRef, outputs: RegionalOutputs, config: PipelineConfig, account_id: pulumi.Output[str]
+) -> RegionalOutputs:
     """The outputs, with the region gated on agreeing with the config (checked when resolved).
 
     Per-region resources are registered with the config's plain region string; if the referenced
@@ -69,7 +71,7 @@ def _checked(ref: StackRef, outputs: RegionalOutputs, config: PipelineConfig) ->
     """
 
     def verify(values: list[str]) -> str:
-        region, prefix, environment, key_arn = values
+        _credentials_checked, region, prefix, environment, key_arn = values
         expected = (ref.region, config.name_prefix, config.environment)
         if (region, prefix, environment) != expected:
             raise StackMismatchError(
@@ -88,8 +90,10 @@ def _checked(ref: StackRef, outputs: RegionalOutputs, config: PipelineConfig) ->
             )
         return region
 
+    # After the credentials' account is checked (account_id): with another account's credentials every
+    # reference would disagree too, and the one line must name the cause, not a symptom.
     checked_region = pulumi.Output.all(
-        outputs.region, outputs.name_prefix, outputs.environment, outputs.artifact_key_arn
+        account_id, outputs.region, outputs.name_prefix, outputs.environment, outputs.artifact_key_arn
     ).apply(verify)
 
     def gated(value: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -113,9 +117,9 @@ def _checked(ref: StackRef, outputs: RegionalOutputs, config: PipelineConfig) ->
     )
 
 
-def _reference(ref: StackRef, config: PipelineConfig) -> RegionTarget:
+def _reference(ref: StackRef, config: PipelineConfig, account_id: pulumi.Output[str]) -> RegionTarget:
     reference = pulumi.StackReference(ref.qualified_name)
-    return RegionTarget(ref, _checked(ref, read_regional(reference), config))
+    return RegionTarget(ref, _checked(ref, read_regional(reference), config, account_id))
 
 
 def build_pipeline_stack(config: PipelineConfig, buildspec_dir: Path) -> PipelineStackOutputs:
@@ -137,8 +141,8 @@ def build_pipeline_stack(config: PipelineConfig, buildspec_dir: Path) -> Pipelin
         return account
 
     account_id = caller.apply(same_account)
-    primary = _reference(config.primary, config)
-    secondaries = [_reference(ref, config) for ref in config.secondaries]
+    primary = _reference(config.primary, config, account_id)
+    secondaries = [_reference(ref, config, account_id) for ref in config.secondaries]
     namer = config.namer
 
     # The account's boundary (regionflow.boundary), created by `regionflow bootstrap`: every role carries it.
