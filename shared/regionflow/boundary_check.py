@@ -8,7 +8,9 @@ with the document regionflow.boundary computes for the boundary's account and na
 
     python -m regionflow.boundary_check --arn <boundary ARN> --actual <file holding the live document>
 
-Exit 0 when they mean the same; 1 with one line naming the fix when they differ; 2 for bad input.
+Exit 0 when the live boundary allows (at least) what the commit needs; 1 with one line naming the fix when a
+needed statement is missing or narrower; 2 for bad input. A boundary that allows more passes: an older commit
+queued behind a newer boundary still deploys.
 """
 
 from __future__ import annotations
@@ -23,14 +25,35 @@ from typing import Any
 EXIT_OK, EXIT_DIFFERS, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def differing_statements(actual: dict[str, Any], expected: dict[str, Any]) -> list[str]:
-    """The Sids of the expected statements the live document does not hold as IAM would read them."""
+def _covers(live: dict[str, Any], needed: dict[str, Any]) -> bool:
+    """Whether one live statement (normalised) does at least what a needed one does, for this boundary's shapes.
+
+    Same effect and conditions, the same kind of action element, at least the needed actions on at least the
+    needed resources: a boundary that allows more than a commit needs (an older commit queued behind a newer
+    boundary, a verb family another version still uses) does not stop the commit.
+    """
+    if live.get("Effect") != needed.get("Effect") or live.get("Condition") != needed.get("Condition"):
+        return False
+    for element in ("Action", "NotAction"):
+        if (element in live) != (element in needed):
+            return False
+    actions = "Action" if "Action" in needed else "NotAction"
+    if actions == "NotAction":  # every action but these: only the very same list says the same
+        same_actions = set(live[actions]) == set(needed[actions])
+    else:
+        same_actions = set(live[actions]) >= set(needed[actions])
+    return same_actions and set(live.get("Resource", [])) >= set(needed.get("Resource", []))
+
+
+def missing_statements(actual: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    """The Sids of the expected statements that no live statement covers (see :func:`_covers`)."""
     from regionflow.bootstrap_iam import normalized
 
     live = normalized(actual)["Statement"]
     missing: list[str] = []
     for statement in expected.get("Statement", []):
-        if normalized({"Version": "2012-10-17", "Statement": [statement]})["Statement"][0] not in live:
+        needed = normalized({"Version": "2012-10-17", "Statement": [statement]})["Statement"][0]
+        if not any(_covers(candidate, needed) for candidate in live):
             missing.append(str(statement.get("Sid") or "?"))
     return missing
 
@@ -43,15 +66,13 @@ def check(arn: str, actual: dict[str, Any]) -> tuple[int, str]:
         return EXIT_BAD_INPUT, f"regionflow: {arn} is not a regionflow permissions boundary ARN"
     account, prefix, environment = family
     expected = json.loads(boundary_document(account, prefix, environment))
-    differing = differing_statements(actual, expected)
-    extra = len(actual.get("Statement", [])) - (len(expected["Statement"]) - len(differing))
-    if not differing and extra <= 0:
-        return EXIT_OK, f"permissions boundary {arn}: as this commit needs it"
-    what = f"statements {', '.join(differing)} differ" if differing else f"{extra} statement(s) too many"
+    missing = missing_statements(actual, expected)
+    if not missing:
+        return EXIT_OK, f"permissions boundary {arn}: allows what this commit's roles need"
     return EXIT_DIFFERS, (
-        f"regionflow: the account's permissions boundary {arn} is not the one this commit's roles need ({what}). "
-        f"Fix: with administrator credentials, run `regionflow bootstrap --region <backend region> --name-prefix "
-        f"{prefix} --environment {environment} --update-boundary`, then retry the stage"
+        f"regionflow: the account's permissions boundary {arn} lacks what this commit's roles need (statements "
+        f"{', '.join(missing)}). Fix: with administrator credentials, run `regionflow bootstrap --region <backend "
+        f"region> --name-prefix {prefix} --environment {environment} --update-boundary`, then retry the stage"
     )
 
 

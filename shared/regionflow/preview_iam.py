@@ -76,6 +76,14 @@ GRANTING_PROPERTIES: dict[str, frozenset[str]] = {
     "aws:codepipeline/pipeline:Pipeline": frozenset({"roleArn"}),
 }
 HARMLESS_KEYS = frozenset({"tags", "tagsAll"})
+# Roles named deeper inside a property: an action's or a rule's roleArn in a pipeline's stages (the cross-account
+# invoke role, a condition's role), and the role a build assumes in another account (regionflow.accounts: the
+# deploy build's REGIONFLOW_TARGET_PROFILES variable names it).
+NESTED_ROLE_PROPERTIES: dict[str, str] = {
+    "aws:codepipeline/pipeline:Pipeline": "stages",
+    "aws:codebuild/project:Project": "environment",
+}
+TARGET_PROFILES_VARIABLE = "REGIONFLOW_TARGET_PROFILES"
 _TOP_LEVEL_KEY = re.compile(r"^([^.\[]+)")
 
 
@@ -133,8 +141,53 @@ def _changed_keys(step: Mapping[str, Any]) -> set[str] | None:
     return keys or None
 
 
+def _nested_roles(type_: str, inputs: Any) -> Any:
+    """What of a property names roles: every roleArn in a pipeline's stages, a build's target profiles."""
+    if not isinstance(inputs, Mapping):
+        return None
+    if type_ == "aws:codebuild/project:Project":
+        variables = (inputs.get("environment") or {}).get("environmentVariables") or []
+        return sorted(str(v.get("value")) for v in variables if v.get("name") == TARGET_PROFILES_VARIABLE)
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if key == "roleArn":
+                    found.append(str(item))
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(inputs.get("stages"))
+    return sorted(found)
+
+
+def _nested_role_change(type_: str, step: Mapping[str, Any], keys: set[str] | None) -> str | None:
+    """Why an update of a nested role-naming property changes permissions, or None when it does not."""
+    prop = NESTED_ROLE_PROPERTIES.get(type_)
+    if prop is None or (keys is not None and prop not in keys):
+        return None
+    detailed = step.get("detailedDiff")
+    if isinstance(detailed, Mapping) and type_ == "aws:codepipeline/pipeline:Pipeline":
+        paths = [str(path) for path in detailed if str(path).startswith(prop)]
+        if paths:
+            return "changes a role of its stages" if any(path.endswith("roleArn") for path in paths) else None
+    old, new = (step.get(state) for state in ("oldState", "newState"))
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return f"changes {prop} (the roles it names cannot be compared)"
+    before, after = _nested_roles(type_, old.get("inputs")), _nested_roles(type_, new.get("inputs"))
+    return None if before == after else f"changes the roles its {prop} names"
+
+
 def _iam_reason(op: str, type_: str, step: Mapping[str, Any]) -> str | None:
     """Why this step changes permissions, or None when it does not."""
+    if op == "update":
+        nested = _nested_role_change(type_, step, _changed_keys(step))
+        if nested is not None:
+            return nested
     granting = GRANTING_PROPERTIES.get(type_)
     is_iam = type_.startswith(IAM_MODULE_PREFIX) or type_ in RESOURCE_POLICY_TYPES
     if not is_iam and granting is None:

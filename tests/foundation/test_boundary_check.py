@@ -34,8 +34,15 @@ def test_a_missing_or_changed_statement_is_named_with_the_fix() -> None:
     assert "--name-prefix rflow --environment prod --update-boundary" in message
 
 
-def test_an_extra_statement_differs_and_a_foreign_arn_is_bad_input() -> None:
+def test_a_boundary_that_allows_more_passes_and_a_foreign_arn_is_bad_input() -> None:
+    """A newer boundary (one more statement, one more verb family) must not stop an older commit queued behind it."""
     document = expected()
     document["Statement"].append({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::x/*"})
+    (families,) = [s for s in document["Statement"] if s.get("Sid") == "PrefixedResources"]
+    families["Action"] = [*families["Action"], "lambda:Publish*"]
+    assert check(ARN, document)[0] == EXIT_OK
+    # A Deny the commit relies on, weakened, is missing: the boundary no longer caps what it capped.
+    (tamper,) = [s for s in document["Statement"] if s.get("Sid") == "DenyBoundaryTampering"]
+    tamper["Action"] = tamper["Action"][:-1]
     assert check(ARN, document)[0] == EXIT_DIFFERS
     assert check("arn:aws:iam::123456789012:policy/someone-elses", expected())[0] == EXIT_BAD_INPUT

@@ -380,5 +380,5 @@ def test_preview_stops_on_an_outdated_account_boundary_before_any_preview(
     outdated["Statement"] = [s for s in outdated["Statement"] if s["Sid"] != "ReadThisBoundary"]
     result = run(project, source, tmp_path, config={"boundary_document": outdated})
     assert result.exit_code == 1 and result.of("pulumi", "preview") == []
-    assert f"the account's permissions boundary {boundary} is not the one this commit's roles need" in result.output
+    assert f"the account's permissions boundary {boundary} lacks what this commit's roles need" in result.output
     assert "--update-boundary" in result.output and "ReadThisBoundary" in result.output

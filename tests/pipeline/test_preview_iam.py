@@ -134,3 +134,38 @@ def test_any_change_in_any_stack_opens_the_gate() -> None:
     quiet = analyse("a", {"steps": []})
     loud = analyse("b", json.loads((FIXTURES / "regionflow-permission-replace.json").read_text()))
     assert any_iam_change([quiet]) is False and any_iam_change([quiet, loud]) is True
+
+
+PIPELINE_TYPE = "aws:codepipeline/pipeline:Pipeline"
+PROJECT_TYPE = "aws:codebuild/project:Project"
+
+
+def test_a_role_named_inside_the_pipelines_stages_is_an_iam_change() -> None:
+    """The cross-account invoke role is an action's roleArn inside `stages`; a changed approval text is not IAM."""
+    role = step("update", PIPELINE_TYPE, "pipeline", diffReasons=["stages"],
+                detailedDiff={"stages[6].actions[1].roleArn": {"kind": "update", "inputDiff": True}})  # fmt: skip
+    text = step("update", PIPELINE_TYPE, "pipeline", diffReasons=["stages"],
+                detailedDiff={"stages[4].actions[0].configuration.CustomData": {"kind": "update"}})  # fmt: skip
+    (change,) = analyse("p", {"steps": [role]}).iam
+    assert change.reason == "changes a role of its stages"
+    assert analyse("p", {"steps": [text]}).iam == ()
+
+
+def test_a_build_assuming_another_role_in_another_account_is_an_iam_change() -> None:
+    """REGIONFLOW_TARGET_PROFILES names the role a deploy build assumes in a region owner's account."""
+
+    def project(profiles: str, version: str) -> dict[str, Any]:
+        variables = [
+            {"name": "REGIONFLOW_TARGET_PROFILES", "value": profiles},
+            {"name": "PULUMI_VERSION", "value": version},
+        ]
+        return {"type": PROJECT_TYPE, "inputs": {"environment": {"environmentVariables": variables}}}
+
+    old = project("210987654321=arn:aws:iam::210987654321:role/rflow-prod-usw2-pipeline-deploy", "3.272.0")
+    moved = project("210987654321=arn:aws:iam::210987654321:role/someone-else", "3.272.0")
+    bumped = project("210987654321=arn:aws:iam::210987654321:role/rflow-prod-usw2-pipeline-deploy", "3.273.0")
+    changed = step("update", PROJECT_TYPE, "deploy", diffReasons=["environment"], oldState=old, newState=moved)
+    same = step("update", PROJECT_TYPE, "deploy", diffReasons=["environment"], oldState=old, newState=bumped)
+    (change,) = analyse("p", {"steps": [changed]}).iam
+    assert change.reason == "changes the roles its environment names"
+    assert analyse("p", {"steps": [same]}).iam == ()
