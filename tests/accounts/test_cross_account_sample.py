@@ -152,3 +152,18 @@ def test_a_broken_link_is_found(manifests: dict[str, Any]) -> None:
     assert ("may assume", "sts:AssumeRole") in broken
     assert any(what.startswith("key policy of") and action == "kms:Decrypt" for what, action in broken)
     assert pipeline  # the pipeline manifest was read
+
+
+def test_a_bake_leaves_out_the_region_of_another_account(manifests: dict[str, Any]) -> None:
+    """A CloudWatchAlarm rule reads alarms of the pipeline account only (docs/accounts.md, Known limit: bakes):
+    the wave's condition watches its same-account regions and leaves the other account's region out."""
+    pipeline = manifests["regionflow-pipeline.prod"]
+    stages = resources(pipeline, "aws:codepipeline/pipeline:Pipeline")[0]["inputs"]["stages"]
+    rules = [
+        rule
+        for stage in stages
+        for rule in ((stage.get("onSuccess") or {}).get("condition") or {}).get("rules") or []
+    ]
+    watched = {rule["region"] for rule in rules}
+    assert "us-west-2" not in watched and "eu-west-1" in watched
+    assert all(rule["configuration"]["AlarmName"].split("-")[2] != "usw2" for rule in rules)

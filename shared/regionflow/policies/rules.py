@@ -622,6 +622,18 @@ def _deploy_regions(stage: Mapping[str, Any]) -> set[str]:
     return {str(a.get("region") or "") for a in _actions(stage) if a.get("category") != "Invoke"}
 
 
+def _other_account_regions(stage: Mapping[str, Any], props: Mapping[str, Any]) -> set[str]:
+    """Regions of a stage whose actions run with a role of another account than the pipeline's."""
+    pipeline_role = str(_get(props, "roleArn") or "")
+    home = pipeline_role.split(":")[4] if pipeline_role.count(":") >= 5 else ""
+    found = set()
+    for action in as_list(stage.get("actions")):
+        role = str(action.get("roleArn") or "") if isinstance(action, Mapping) else ""
+        if home and role.count(":") >= 5 and role.split(":")[4] != home:
+            found.add(str(action.get("region") or ""))
+    return found
+
+
 def _pipeline_bake(props: Mapping[str, Any]) -> Iterable[str]:
     """Every deploy stage after the primary bakes when the config asks (tag), and every bake covers its regions."""
     deploys = [s for s in _stages(props) if is_deploy_stage(s)]
@@ -631,8 +643,11 @@ def _pipeline_bake(props: Mapping[str, Any]) -> Iterable[str]:
         name = stage.get("name")
         condition = _condition(stage, "onSuccess")
         alarms = [r for r in _rules(condition) if _provider(r) == "CloudWatchAlarm"] if condition else []
+        # Regions of other accounts: their actions run with a role of that account (the logger Invoke's
+        # roleArn), and a CloudWatchAlarm rule cannot see an alarm there (regionflow.components.pipeline.pipeline).
+        unseen = _other_account_regions(stage, props)
         if not alarms:
-            if requested and position > 0:
+            if requested and position > 0 and _deploy_regions(stage) - unseen:
                 yield (
                     f"deploy stage {name} has no alarm-gated bake although the pipeline asks for "
                     f"{raw} minutes ({BAKE_TAG}): add an onSuccess CloudWatchAlarm condition with result ROLLBACK"
@@ -641,7 +656,7 @@ def _pipeline_bake(props: Mapping[str, Any]) -> Iterable[str]:
         if condition is not None and condition.get("result") != "ROLLBACK":
             yield f"deploy stage {name} bakes without rolling back (onSuccess result {condition.get('result')!r})"
         watched = {str(r.get("region") or "") for r in alarms}
-        unwatched = sorted(_deploy_regions(stage) - watched)
+        unwatched = sorted(_deploy_regions(stage) - watched - unseen)
         if unwatched:
             missing = ", ".join(r or "the pipeline region" for r in unwatched)
             yield f"deploy stage {name} bakes without watching {missing}"

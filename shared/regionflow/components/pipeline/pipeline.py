@@ -659,6 +659,7 @@ def _bake(
                     region=region,
                 )
                 for region in stage.regions
+                if region in health
             ],
         )
     )
@@ -754,7 +755,13 @@ def _stages(
             )
         )
     by_region = {target.stack.region: (target, project) for target, project in deploys}
-    health = {target.stack.region: target.outputs.health_alarm_name for target, _ in deploys}
+    # A CloudWatchAlarm rule reads its alarm by name as the pipeline, in the pipeline's account: an alarm of
+    # another account is out of its sight (CodePipeline rule reference, CloudWatchAlarm: AlarmName only, no
+    # account; alarms have no resource policy), so regions in other accounts are not watched by the bake
+    # (docs/accounts.md, "Known limit: bakes"; the plan and the policy rule say so too).
+    health = {
+        target.stack.region: target.outputs.health_alarm_name for target, _ in deploys if target.stack.account is None
+    }
     for stage in plan:
         actions: list[aws.codepipeline.PipelineStageActionArgs] = []
         for region in stage.regions:
@@ -772,7 +779,7 @@ def _stages(
             aws.codepipeline.PipelineStageArgs(
                 name=stage.name,
                 before_entry=_window_entry(stage.window) if stage.window is not None else None,
-                on_success=_bake(stage, health) if stage.baked else None,
+                on_success=_bake(stage, health) if stage.baked and set(stage.regions) & set(health) else None,
                 on_failure=rollback,
                 actions=actions,
             )
