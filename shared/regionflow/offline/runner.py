@@ -1,29 +1,46 @@
-"""Run Pulumi programs in-process under :class:`RegionflowMocks`, one stack after another.
+"""Run Pulumi programs in-process under :class:`RegionflowMocks`, in deployment order.
 
 Each stack's exports are kept and handed to the StackReferences of the stacks after it, as the
 real backend would. The runtime's global state (root stack, config, settings) is reset between
 programs so that nothing leaks from one stack into the next.
+
+The optimisations of :mod:`regionflow.offline.speed` live here: the tuned garbage collector, the
+skipped stack traces, the lighter ``Output.concat``, and the worker processes that run the stacks of
+one project (the secondaries) side by side once the stacks before them have run. None of them may
+change a result; ``REGIONFLOW_OFFLINE_FAST=0`` turns them all off.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import inspect
 import logging
 import os
+import pickle
 import runpy
+import struct
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc, settings
 from pulumi.runtime import stack as runtime_stack
 from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.sync_await import _sync_await
 
+from regionflow import outputs
+from regionflow.offline import speed
 from regionflow.offline.arns import DEFAULT_ACCOUNT_ID
 from regionflow.offline.discovery import StackTarget
 from regionflow.offline.jsonsafe import to_json_safe
@@ -106,6 +123,88 @@ def _clear_runtime_queues() -> None:
     settings.SETTINGS.rpc_manager.clear()
 
 
+# -- optimisations (regionflow.offline.speed) ----------------------------------------------------
+
+_SDK_CONCAT = pulumi.Output.concat
+# Generation 0 is collected after this many net allocations instead of 700. A run allocates a few
+# hundred thousand short-lived objects (Outputs, futures, callbacks); collecting them a hundred times
+# less often costs a few MB and saves most of the collector's time.
+GC_GENERATION0_THRESHOLD = 50_000
+
+
+def stack_trace_hook() -> ModuleType | None:
+    """The SDK module whose ``_get_stack_trace`` the offline engine replaces, or None if its shape changed.
+
+    ``pulumi.runtime.resource._get_stack_trace()`` (pulumi 3.272.0) walks the Python stack for every
+    registered resource and sends the frames to the engine for diagnostics; ``register_resource`` and
+    ``read_resource`` look it up as a module global at each call. Mocks never read it. It is private:
+    if it disappears or takes arguments, the optimisation turns itself off, and
+    ``tests/foundation/test_offline_speed.py`` fails loudly so that someone looks again.
+    """
+    function = getattr(runtime_resource, "_get_stack_trace", None)
+    if not inspect.isfunction(function) or inspect.signature(function).parameters:
+        return None
+    return runtime_resource
+
+
+def _no_stack_trace() -> source_pb2.StackTrace:
+    return source_pb2.StackTrace()  # what the SDK itself sends when it finds no user frame
+
+
+def _fast_concat(*args: pulumi.Input[str]) -> pulumi.Output[str]:
+    return outputs.concat(*args, sdk=_SDK_CONCAT)
+
+
+@contextmanager
+def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
+    original = vars(owner)[name]  # for a class, the staticmethod itself
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+@contextmanager
+def _program_speedups() -> Iterator[None]:
+    """The SDK shortcuts for one offline program; restored when it ends (never seen by ``--engine pulumi``)."""
+    with ExitStack() as stack:
+        module = stack_trace_hook() if speed.enabled("traces") else None
+        if module is not None:
+            stack.enter_context(_replaced(module, "_get_stack_trace", _no_stack_trace))
+        if speed.enabled("outputs"):
+            stack.enter_context(_replaced(pulumi.Output, "concat", staticmethod(_fast_concat)))
+        yield
+
+
+@contextmanager
+def _tuned_gc() -> Iterator[Callable[[], None]]:
+    """Collect generation 0 less often; the callable freezes the heap once the first program has run."""
+    if not speed.enabled("gc"):
+        yield lambda: None
+        return
+    previous = gc.get_threshold()
+    gc.set_threshold(max(previous[0], GC_GENERATION0_THRESHOLD), *previous[1:])
+    frozen = False
+
+    def freeze() -> None:
+        # Everything imported by now (pulumi, pulumi_aws's modules and types, regionflow) lives until
+        # the end; freezing moves it out of every later collection, and keeps forked workers from
+        # touching (and so copying) its pages. The first program's garbage is collected first.
+        nonlocal frozen
+        if not frozen:
+            gc.collect()
+            gc.freeze()
+            frozen = True
+
+    try:
+        yield freeze
+    finally:
+        gc.set_threshold(*previous)
+        if frozen:
+            gc.unfreeze()
+
+
 def run_stack(
     target: StackTarget,
     *,
@@ -141,7 +240,7 @@ def run_stack(
     sys_path_entry = str(target.project_dir)
     sys.path.insert(0, sys_path_entry)
     try:
-        with _working_directory(target.project_dir):
+        with _working_directory(target.project_dir), _program_speedups():
             _sync_await(runtime_stack.run_in_stack(program_body))
             root = holder.get("root")
             outputs = getattr(root, "outputs", {}) or {}
@@ -155,17 +254,184 @@ def run_stack(
     return StackResult(target=target, resources=list(monitor.recorded), exports=exports, warnings=handler.messages)
 
 
+# -- worker processes --------------------------------------------------------------------------------
+
+_MESSAGE = struct.Struct("<I?")  # (index in the group, whether a result was written); < PIPE_BUF, so atomic
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _retire_event_loop() -> bool:
+    """Close the SDK's event loop before forking; False if that cannot be done safely here.
+
+    A loop inherited across ``fork`` shares its epoll instance and its self-pipe with the parent: when
+    the child closes (or merely garbage-collects) it, it unregisters the parent's descriptors from
+    that shared epoll, and the parent can then wait forever. So the parent shuts down the loop's
+    executor threads and closes it first; parent and children each make a fresh loop after the fork.
+    """
+    try:
+        asyncio.get_running_loop()
+        return False  # called from inside a running loop: it cannot be closed under its owner
+    except RuntimeError:
+        pass
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    asyncio.set_event_loop(None)
+    return True
+
+
+class _Workers:
+    """Forked processes, each running every ``count``-th target of a group; results by index, in order."""
+
+    def __init__(self, group: list[StackTarget], stack_outputs: Mapping[str, Any], account_id: str, count: int):
+        self.count = count
+        self.directory = Path(tempfile.mkdtemp(prefix="regionflow-workers-"))
+        self.pipes: list[int] = []
+        self.pids: list[int] = []
+        self.reported: list[dict[int, bool]] = []
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for worker in range(count):
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child, which never returns
+                os.close(read_end)
+                self._child(group, range(worker, len(group), count), stack_outputs, account_id, write_end)
+            os.close(write_end)
+            self.pipes.append(read_end)
+            self.pids.append(pid)
+            self.reported.append({})
+
+    def _child(
+        self, group: list[StackTarget], indices: range, stack_outputs: Mapping[str, Any], account_id: str, pipe: int
+    ) -> None:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            asyncio.set_event_loop(asyncio.new_event_loop())
+            for index in indices:
+                written = False
+                try:
+                    result = run_stack(group[index], stack_outputs=stack_outputs, account_id=account_id)
+                    (self.directory / f"{index}.pickle").write_bytes(pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
+                    written = True
+                except (Exception, SystemExit):  # noqa: BLE001 - the parent runs this stack again and reports
+                    pass
+                os.write(pipe, _MESSAGE.pack(index, written))
+            code = 0
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def result(self, index: int) -> StackResult | None:
+        """The worker's result for ``group[index]``, or None if it failed (the caller then runs it itself)."""
+        worker = index % self.count
+        reported = self.reported[worker]
+        while index not in reported:
+            message = _read_exactly(self.pipes[worker], _MESSAGE.size)
+            if message is None:  # the worker ended early
+                return None
+            done, written = _MESSAGE.unpack(message)
+            reported[done] = written
+        if not reported[index]:
+            return None
+        path = self.directory / f"{index}.pickle"
+        result: StackResult = pickle.loads(path.read_bytes())
+        path.unlink()
+        return result
+
+    def close(self) -> None:
+        for pid in self.pids:
+            try:
+                finished, _status = os.waitpid(pid, os.WNOHANG)
+                if finished == 0:  # still running: the caller gave up on this group
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+            except ChildProcessError:  # pragma: no cover - already reaped
+                pass
+        for pipe in self.pipes:
+            os.close(pipe)
+        for leftover in self.directory.iterdir():
+            leftover.unlink()
+        self.directory.rmdir()
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _start_workers(group: list[StackTarget], stack_outputs: Mapping[str, Any], account_id: str) -> _Workers | None:
+    """Workers for ``group`` if running it in parallel is on and safe here; None to run it in this process."""
+    count = min(len(group), _usable_cpus())
+    if count < 2 or not speed.enabled("workers") or sys.platform != "linux":
+        return None
+    if not _retire_event_loop():
+        return None
+    try:
+        # fork() copies only the calling thread; any other thread's locks would stay held in the child.
+        if threading.active_count() != 1:
+            return None
+        return _Workers(group, stack_outputs, account_id, count)
+    finally:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def _group_end(targets: list[StackTarget], start: int) -> int:
+    """End of the run of targets from ``start`` that may run side by side: the stacks of one project.
+
+    Stacks of one project are independent of each other by design (the secondaries read nothing from
+    one another); should one read a sibling all the same, its worker fails to find it, and the stack
+    is run again in this process with every earlier stack's exports, exactly as one after another.
+    The very first stack always runs here: it imports everything the workers then inherit.
+    """
+    if start == 0:
+        return 1
+    end = start + 1
+    while end < len(targets) and targets[end].project == targets[start].project:
+        end += 1
+    return end
+
+
 def run_stacks(
     targets: list[StackTarget],
     *,
     account_id: str = DEFAULT_ACCOUNT_ID,
 ) -> Iterator[StackResult]:
-    """Run targets in order, feeding each one's exports to later StackReferences.
+    """Run targets in deployment order, feeding each one's exports to later StackReferences.
 
-    Stops at the first failure (by raising), because every later stack may read the failed one.
+    Results are yielded in the order of ``targets`` whether or not workers ran them. Stops at the
+    first failure (by raising), because every later stack may read the failed one.
     """
     stack_outputs: dict[str, dict[str, Any]] = {}
-    for target in targets:
-        result = run_stack(target, stack_outputs=stack_outputs, account_id=account_id)
-        stack_outputs[target.qualified_name] = to_json_safe(result.exports, reveal_secrets=True)
-        yield result
+    with _tuned_gc() as freeze:
+        start = 0
+        while start < len(targets):
+            end = _group_end(targets, start)
+            group = targets[start:end]
+            workers = _start_workers(group, stack_outputs, account_id) if len(group) > 1 else None
+            try:
+                for index, target in enumerate(group):
+                    result = workers.result(index) if workers is not None else None
+                    if result is None:
+                        result = run_stack(target, stack_outputs=stack_outputs, account_id=account_id)
+                    else:
+                        result.target = target
+                    stack_outputs[target.qualified_name] = to_json_safe(result.exports, reveal_secrets=True)
+                    freeze()
+                    yield result
+            finally:
+                if workers is not None:
+                    workers.close()
+            start = end

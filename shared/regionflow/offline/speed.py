@@ -1,0 +1,41 @@
+"""The offline preview's optimisations, each of which can be switched off.
+
+``REGIONFLOW_OFFLINE_FAST`` selects them: unset or ``1`` turns every optimisation on, ``0`` turns every
+one off (the SDK's own code paths, one program after another), and a comma-separated list of names
+turns on only those (``gc,traces``), which is how ``benchmarks/preview_bench.py`` measures what each
+one buys. None of them may change what is computed: ``tests/foundation/test_offline_speed.py``
+compares a digest of every manifest with and without them.
+
+* ``gc``: after the first program has imported everything, the heap (about 150k long-lived objects,
+  mostly ``pulumi_aws`` modules and types) is frozen out of the cyclic collector, and generation 0
+  is collected less often. Cyclic collection otherwise takes about a third of the run.
+* ``traces``: the SDK captures a Python stack trace for every resource it registers
+  (``pulumi.runtime.resource._get_stack_trace``) and sends it to the engine for diagnostics. Under
+  mocks nothing reads it, so the offline engine skips it. Never under ``--engine pulumi``: the runner
+  is the only place that turns it on, for the duration of ``run_stacks``.
+* ``outputs``: fewer ``Output`` objects. ``regionflow.iam.policy_document`` lifts only the Output
+  leaves of a document and serialises it once, and ``Output.concat`` (offline only) lifts only its
+  Output parts; the SDK's versions lift every dict, list and constant into an Output of its own.
+* ``policies``: the policy rules see each resource's properties computed once, not once per rule.
+* ``workers``: the stacks of one project after the first (the secondaries) run in forked worker
+  processes once the stacks before them have run; results come back in deployment order.
+"""
+
+from __future__ import annotations
+
+import os
+
+ENVIRONMENT_VARIABLE = "REGIONFLOW_OFFLINE_FAST"
+OPTIMISATIONS: tuple[str, ...] = ("gc", "traces", "outputs", "policies", "workers")
+
+
+def enabled(name: str) -> bool:
+    """Whether optimisation ``name`` is on (read at each call, so tests can switch it)."""
+    if name not in OPTIMISATIONS:
+        raise ValueError(f"unknown optimisation {name!r}; known: {', '.join(OPTIMISATIONS)}")
+    raw = os.environ.get(ENVIRONMENT_VARIABLE, "1").strip().lower()
+    if raw in ("", "1", "true", "yes", "on", "all"):
+        return True
+    if raw in ("0", "false", "no", "off", "none"):
+        return False
+    return name in {part.strip() for part in raw.split(",")}
