@@ -13,6 +13,8 @@ of a concat) goes to the SDK's own function unchanged.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -74,3 +76,30 @@ def concat(*args: pulumi.Input[str], sdk: Callable[..., pulumi.Output[str]] | No
         return "".join([next(resolved) if isinstance(arg, pulumi.Output) else arg for arg in args])
 
     return pulumi.Output.all(*outputs).apply(join)
+
+
+def require_output(
+    reference: pulumi.StackReference,
+    name: pulumi.Input[str],
+    *,
+    sdk: Callable[[pulumi.StackReference, pulumi.Input[str]], pulumi.Output[Any]],
+) -> pulumi.Output[Any]:
+    """``reference.require_output(name)`` without lifting every other output of the stack into Outputs.
+
+    The SDK (``pulumi/stack_reference.py``) computes ``Output.all(name, self.outputs)`` and picks the
+    entry, which lifts the whole outputs dict, value by value, once per call. The outputs Output is
+    already unknown when any value in it is (``_OutputData`` checks the value), so applying to it
+    directly gives the same value, resources and known-ness; secrecy comes from the SDK's own
+    per-name check, as in the SDK. Falls back to ``sdk`` for a non-string name or an SDK without that check.
+    """
+    is_secret_name = getattr(reference, "_StackReference__is_secret_name", None)
+    if not isinstance(name, str) or is_secret_name is None:
+        return sdk(reference, name)
+
+    def pick(outputs: dict[str, Any]) -> Any:
+        # The SDK hands out a fresh copy (from_input rebuilds every dict and list); so does this.
+        return copy.deepcopy(outputs[name])
+
+    value = reference.outputs.apply(pick)
+    is_secret = asyncio.ensure_future(is_secret_name(name))
+    return pulumi.Output(value.resources(), value.future(), value.is_known(), is_secret)

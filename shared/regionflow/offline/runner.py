@@ -126,6 +126,7 @@ def _clear_runtime_queues() -> None:
 # -- optimisations (regionflow.offline.speed) ----------------------------------------------------
 
 _SDK_CONCAT = pulumi.Output.concat
+_SDK_REQUIRE_OUTPUT = pulumi.StackReference.require_output
 # Generation 0 is collected after this many net allocations instead of 700. A run allocates a few
 # hundred thousand short-lived objects (Outputs, futures, callbacks); collecting them a hundred times
 # less often costs a few MB and saves most of the collector's time.
@@ -155,6 +156,10 @@ def _fast_concat(*args: pulumi.Input[str]) -> pulumi.Output[str]:
     return outputs.concat(*args, sdk=_SDK_CONCAT)
 
 
+def _fast_require_output(self: pulumi.StackReference, name: pulumi.Input[str]) -> pulumi.Output[Any]:
+    return outputs.require_output(self, name, sdk=_SDK_REQUIRE_OUTPUT)
+
+
 @contextmanager
 def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
     original = vars(owner)[name]  # for a class, the staticmethod itself
@@ -174,35 +179,40 @@ def _program_speedups() -> Iterator[None]:
             stack.enter_context(_replaced(module, "_get_stack_trace", _no_stack_trace))
         if speed.enabled("outputs"):
             stack.enter_context(_replaced(pulumi.Output, "concat", staticmethod(_fast_concat)))
+            stack.enter_context(_replaced(pulumi.StackReference, "require_output", _fast_require_output))
         yield
+
+
+_heap_frozen = False  # once per process: see _tuned_gc
 
 
 @contextmanager
 def _tuned_gc() -> Iterator[Callable[[], None]]:
-    """Collect generation 0 less often; the callable freezes the heap once the first program has run."""
+    """Collect generation 0 less often; the callable freezes the heap once the first program has run.
+
+    Freezing moves everything alive at that point (pulumi, pulumi_aws's modules and types, regionflow:
+    about 140k objects that live as long as the process) out of every later collection, including the
+    one at interpreter exit, and keeps forked workers from touching (and so copying) those pages. It
+    happens once per process and is not undone: undoing it costs a full collection, and what was
+    frozen lives until the end anyway. It is done without a collection first, which would cost about
+    as much as it saves; the first program's leftover cycles (a few MB) stay frozen with the rest.
+    """
     if not speed.enabled("gc"):
         yield lambda: None
         return
     previous = gc.get_threshold()
     gc.set_threshold(max(previous[0], GC_GENERATION0_THRESHOLD), *previous[1:])
-    frozen = False
 
     def freeze() -> None:
-        # Everything imported by now (pulumi, pulumi_aws's modules and types, regionflow) lives until
-        # the end; freezing moves it out of every later collection, and keeps forked workers from
-        # touching (and so copying) its pages. The first program's garbage is collected first.
-        nonlocal frozen
-        if not frozen:
-            gc.collect()
+        global _heap_frozen
+        if not _heap_frozen:
             gc.freeze()
-            frozen = True
+            _heap_frozen = True
 
     try:
         yield freeze
     finally:
         gc.set_threshold(*previous)
-        if frozen:
-            gc.unfreeze()
 
 
 def run_stack(
