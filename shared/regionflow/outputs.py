@@ -49,11 +49,11 @@ def _fill(value: Any, resolved: Iterator[Any]) -> Any:
     return value
 
 
-def json_dumps(obj: Any, *, sdk: Callable[..., pulumi.Output[str]] | None = None) -> pulumi.Output[str]:
-    """``pulumi.Output.json_dumps(obj)`` (default arguments), lifting only the Output leaves."""
+def json_dumps(obj: Any, *, sdk: Callable[..., pulumi.Output[str]] | None = None, **options: Any) -> pulumi.Output[str]:
+    """``pulumi.Output.json_dumps(obj)``, lifting only the Output leaves; with ``options`` (``indent``...), the SDK's."""
     leaves: list[pulumi.Output[Any]] = []
-    if not _collect(obj, leaves):
-        return (sdk or pulumi.Output.json_dumps)(obj)
+    if options or not _collect(obj, leaves):
+        return (sdk or pulumi.Output.json_dumps)(obj, **options)
     if not leaves:
         return pulumi.Output.from_input(json.dumps(obj))
 

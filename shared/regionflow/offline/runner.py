@@ -126,6 +126,7 @@ def _clear_runtime_queues() -> None:
 # -- optimisations (regionflow.offline.speed) ----------------------------------------------------
 
 _SDK_CONCAT = pulumi.Output.concat
+_SDK_JSON_DUMPS = pulumi.Output.json_dumps
 _SDK_REQUIRE_OUTPUT = pulumi.StackReference.require_output
 # Generation 0 is collected after this many net allocations instead of 700. A run allocates a few
 # hundred thousand short-lived objects (Outputs, futures, callbacks); collecting them a hundred times
@@ -156,6 +157,10 @@ def _fast_concat(*args: pulumi.Input[str]) -> pulumi.Output[str]:
     return outputs.concat(*args, sdk=_SDK_CONCAT)
 
 
+def _fast_json_dumps(obj: Any, **options: Any) -> pulumi.Output[str]:
+    return outputs.json_dumps(obj, sdk=_SDK_JSON_DUMPS, **options)
+
+
 def _fast_require_output(self: pulumi.StackReference, name: pulumi.Input[str]) -> pulumi.Output[Any]:
     return outputs.require_output(self, name, sdk=_SDK_REQUIRE_OUTPUT)
 
@@ -179,6 +184,7 @@ def _program_speedups() -> Iterator[None]:
             stack.enter_context(_replaced(module, "_get_stack_trace", _no_stack_trace))
         if speed.enabled("outputs"):
             stack.enter_context(_replaced(pulumi.Output, "concat", staticmethod(_fast_concat)))
+            stack.enter_context(_replaced(pulumi.Output, "json_dumps", staticmethod(_fast_json_dumps)))
             stack.enter_context(_replaced(pulumi.StackReference, "require_output", _fast_require_output))
         yield
 
