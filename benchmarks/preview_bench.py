@@ -224,11 +224,7 @@ def measure_cases(cases: dict[str, Path], runs: int, fast: str = "1", floor: boo
 
 def marginal_ms_per_region(results: list[Measurement]) -> float | None:
     """Least-squares slope of the median wall time over the number of secondaries, in ms per region."""
-    points = [
-        (int(m.group(1)), r.wall_seconds)
-        for r in results
-        if (m := re.fullmatch(r"(\d+) secondaries", r.case))
-    ]
+    points = [(int(m.group(1)), r.wall_seconds) for r in results if (m := re.fullmatch(r"(\d+) secondaries", r.case))]
     if len(points) < 2:
         return None
     mean_x = statistics.fmean(x for x, _ in points)
@@ -284,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"offline preview, median of {args.runs} fresh processes, {cpus} CPUs, Python {sys.version.split()[0]}")
-    header = ("case", "stacks", "resources", "median s", "best s", "RSS MB", "worker MB", "imports s", "share", "ms/stack")
+    header = (
+        *("case", "stacks", "resources", "median s", "best s"),
+        *("RSS MB", "worker MB", "imports s", "share", "ms/stack"),
+    )
     print(f"{header[0]:<16} " + " ".join(f"{h:>9}" for h in header[1:]))
     for r in results:
         print(

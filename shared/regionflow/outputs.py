@@ -50,7 +50,7 @@ def _fill(value: Any, resolved: Iterator[Any]) -> Any:
 
 
 def json_dumps(obj: Any, *, sdk: Callable[..., pulumi.Output[str]] | None = None, **options: Any) -> pulumi.Output[str]:
-    """``pulumi.Output.json_dumps(obj)``, lifting only the Output leaves; with ``options`` (``indent``...), the SDK's."""
+    """``pulumi.Output.json_dumps(obj)`` lifting only the Output leaves; with ``options`` (``indent``...), the SDK's."""
     leaves: list[pulumi.Output[Any]] = []
     if options or not _collect(obj, leaves):
         return (sdk or pulumi.Output.json_dumps)(obj, **options)
@@ -73,7 +73,9 @@ def concat(*args: pulumi.Input[str], sdk: Callable[..., pulumi.Output[str]] | No
 
     def join(values: list[Any]) -> str:
         resolved = iter(values)
-        return "".join([next(resolved) if isinstance(arg, pulumi.Output) else arg for arg in args])
+        # Every part is a str or an Output (checked above); an Output's value that is not a str fails
+        # in join, as it does in the SDK's concat.
+        return "".join([next(resolved) if isinstance(arg, pulumi.Output) else str(arg) for arg in args])
 
     return pulumi.Output.all(*outputs).apply(join)
 

@@ -31,9 +31,9 @@ from typing import Any
 import pulumi
 import pytest
 from offline_support import REPO_ROOT
-from pulumi_policy import ResourceValidationPolicy, StackValidationArgs
 from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime.sync_await import _sync_await
+from pulumi_policy import ResourceValidationPolicy, StackValidationArgs
 
 from regionflow import outputs
 from regionflow.offline import runner, speed
@@ -85,9 +85,9 @@ import sys
 from regionflow.offline import runner
 workers = []
 started = runner._Workers.__init__
-def counting(self, group, *args, **kwargs):
-    workers.append(len(group))
-    started(self, group, *args, **kwargs)
+def counting(self, targets, start, outputs, account, plan):
+    workers.extend(len(indices) for indices in plan)
+    started(self, targets, start, outputs, account, plan)
 runner._Workers.__init__ = counting
 from regionflow.cli import main
 code = main(["preview", "--root", sys.argv[1], "--out", sys.argv[2]])
@@ -125,8 +125,8 @@ def test_manifests_are_byte_identical_with_and_without_the_optimisations(
     assert summary == reference_summary
     assert no_workers == "worker groups: []"
     if case == "generated":
-        # The secondaries really ran in workers; otherwise this test would prove nothing about them.
-        assert workers == f"worker groups: [{SECONDARIES}]"
+        # Every stack after the primary really ran in a worker; otherwise this would prove nothing about them.
+        assert sum(json.loads(workers.removeprefix("worker groups: "))) == SECONDARIES + 1
 
 
 # -- the switch ---------------------------------------------------------------------------------------------
@@ -477,16 +477,16 @@ def _comparable(results: list[StackResult], root: Path) -> list[Any]:
     ]
 
 
-def _counting_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    groups: list[int] = []
+def _counting_workers(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    plans: list[list[int]] = []
     started = runner._Workers.__init__
 
-    def counting(self: Any, group: list[StackTarget], *args: Any, **kwargs: Any) -> None:
-        groups.append(len(group))
-        started(self, group, *args, **kwargs)
+    def counting(self: Any, targets: Any, start: int, outputs: Any, account: str, plan: list[list[int]]) -> None:
+        plans.extend(plan)
+        started(self, targets, start, outputs, account, plan)
 
     monkeypatch.setattr(runner._Workers, "__init__", counting)
-    return groups
+    return plans
 
 
 def test_workers_yield_the_same_results_in_deployment_order(
@@ -496,16 +496,27 @@ def test_workers_yield_the_same_results_in_deployment_order(
     monkeypatch.setenv(speed.ENVIRONMENT_VARIABLE, "0")
     sequential = list(run_stacks(targets))
     monkeypatch.setenv(speed.ENVIRONMENT_VARIABLE, "1")
-    groups = _counting_workers(monkeypatch)
+    plans = _counting_workers(monkeypatch)
     threshold = gc.get_threshold()
     parallel = list(run_stacks(targets))
-    assert groups == [SECONDARIES]
+    assert sorted(index for plan in plans for index in plan) == list(range(1, len(targets)))
     assert [r.target for r in parallel] == targets
     assert all(p.target is t for p, t in zip(parallel, targets, strict=True))
     assert _comparable(parallel, generated_tree) == _comparable(sequential, generated_tree)
     assert gc.get_threshold() == threshold
     # The loop the SDK uses afterwards is a fresh, open one (the old one was closed before forking).
     assert not asyncio.get_event_loop().is_closed()
+
+
+@pytest.mark.parametrize("cpus", [2, 4])
+def test_the_plan_gives_every_project_a_worker_and_spare_cpus_to_the_largest(cpus: int) -> None:
+    stacks = [("primary", "x"), *[("secondary", str(i)) for i in range(6)], ("pipeline", "prod")]
+    targets = [StackTarget(project, project, stack, REPO_ROOT) for project, stack in stacks]
+    plan = runner._plan(targets, 1, cpus)
+    assert sorted(i for indices in plan for i in indices) == list(range(1, 8))
+    assert plan[-1] == [7]  # the pipeline on its own, starting at once
+    assert len(plan) == cpus
+    assert all(indices == sorted(indices) for indices in plan)  # each worker in deployment order
 
 
 SIBLING_READER = """
@@ -534,19 +545,61 @@ def _sibling_tree(root: Path, program: str) -> list[StackTarget]:
     return discover_stacks(root / "stacks")
 
 
-def test_a_stack_that_reads_a_sibling_gets_it_as_one_after_another_would(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("cpus", [2, 4])
+def test_a_stack_that_reads_an_earlier_sibling_gets_it_as_one_after_another_would(
+    cpus: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A worker cannot see a sibling another worker ran; the stack is then run again here, with it."""
+    """With more CPUs the reader and the read stack run in different workers: the reader waits for it."""
     targets = _sibling_tree(tmp_path, SIBLING_READER)
     monkeypatch.setenv(speed.ENVIRONMENT_VARIABLE, "0")
     sequential = list(run_stacks(targets))
     monkeypatch.setenv(speed.ENVIRONMENT_VARIABLE, "1")
-    groups = _counting_workers(monkeypatch)
+    monkeypatch.setattr(runner, "_usable_cpus", lambda: cpus)
+    plans = _counting_workers(monkeypatch)
     parallel = list(run_stacks(targets))
-    assert groups == [4]
+    assert len(plans) == cpus
     assert [r.exports for r in parallel] == [r.exports for r in sequential]
     assert parallel[3].exports == {"from_a": "a", "name": "c"}
+    assert parallel[5].exports == {"d": "d"}
+
+
+WORKER_ONLY_FAILURE = """
+import os
+import pulumi
+if pulumi.get_stack() == "b" and os.getpid() != int(os.environ["REGIONFLOW_TEST_PARENT"]):
+    raise RuntimeError("fails in a worker only")
+pulumi.export("name", pulumi.get_stack())
+"""
+
+
+def test_a_stack_a_worker_could_not_finish_is_run_again_here_and_its_readers_still_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    targets = _sibling_tree(tmp_path, WORKER_ONLY_FAILURE)
+    monkeypatch.setenv("REGIONFLOW_TEST_PARENT", str(os.getpid()))
+    monkeypatch.setenv(speed.ENVIRONMENT_VARIABLE, "1")
+    calls: list[str] = []
+    original = runner.run_stack
+
+    def here(target: StackTarget, **kwargs: Any) -> StackResult:
+        calls.append(target.label)
+        return original(target, **kwargs)
+
+    monkeypatch.setattr(runner, "run_stack", here)
+    plans = _counting_workers(monkeypatch)
+    results = list(run_stacks(targets))
+    assert plans, "the secondaries must have run in workers"
+    # In this process: the primary, then b again (the workers' own runs are in other processes).
+    assert calls == ["primary/dev", "secondary/b"]
+    # The pipeline, in its own worker, waited for b's exports until this process had them.
+    assert [r.exports for r in results] == [
+        {"region": "eu-west-1"},
+        {"name": "a"},
+        {"name": "b"},
+        {"name": "c"},
+        {"name": "d"},
+        {"d": "d"},
+    ]
 
 
 def test_a_failing_stack_in_a_worker_fails_the_run_as_one_after_another_would(
@@ -562,4 +615,6 @@ def test_a_failing_stack_in_a_worker_fails_the_run_as_one_after_another_would(
                 seen.append(result.target.label)
         outcomes.append((seen, str(raised.value), type(raised.value.cause)))
     assert outcomes[0] == outcomes[1]
-    assert outcomes[1] == (["primary/dev", "secondary/a", "secondary/b"], "secondary/c: ValueError: stack c is broken", ValueError)
+    seen, message, cause = outcomes[1]
+    assert seen == ["primary/dev", "secondary/a", "secondary/b"]
+    assert (message, cause) == ("secondary/c: ValueError: stack c is broken", ValueError)

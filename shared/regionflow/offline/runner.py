@@ -13,16 +13,20 @@ change a result; ``REGIONFLOW_OFFLINE_FAST=0`` turns them all off.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import inspect
 import logging
 import os
 import pickle
 import runpy
+import shutil
+import signal
 import struct
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -44,7 +48,7 @@ from regionflow.offline import speed
 from regionflow.offline.arns import DEFAULT_ACCOUNT_ID
 from regionflow.offline.discovery import StackTarget
 from regionflow.offline.jsonsafe import to_json_safe
-from regionflow.offline.mocks import RecordedResource, RecordingMonitor, RegionflowMocks
+from regionflow.offline.mocks import PendingStackOutputs, RecordedResource, RecordingMonitor, RegionflowMocks
 
 
 class StackRunError(RuntimeError):
@@ -272,7 +276,8 @@ def run_stack(
 
 # -- worker processes --------------------------------------------------------------------------------
 
-_MESSAGE = struct.Struct("<I?")  # (index in the group, whether a result was written); < PIPE_BUF, so atomic
+_MESSAGE = struct.Struct("<I?")  # (index into the targets, whether a result was written); < PIPE_BUF: atomic
+_LOOK_INTERVAL = 0.001  # seconds between two looks for exports published by other processes
 
 
 def _usable_cpus() -> int:
@@ -302,42 +307,159 @@ def _retire_event_loop() -> bool:
     return True
 
 
-class _Workers:
-    """Forked processes, each running every ``count``-th target of a group; results by index, in order."""
+class StackOutputsUnavailableError(LookupError):
+    """The preview process that started this worker is gone, so the stack it waits for will never come."""
 
-    def __init__(self, group: list[StackTarget], stack_outputs: Mapping[str, Any], account_id: str, count: int):
-        self.count = count
+
+def _publish(path: Path, data: bytes) -> None:
+    # Written whole, then renamed: another process never reads half a file.
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+class _Board:
+    """What one worker process knows of the exports of the stacks before its own.
+
+    Those that ran before the workers started are known from the start; the others appear as
+    ``exports-<index>.pickle`` when the process that ran them publishes them: a worker, or the parent
+    when it had to run a stack again itself. A stack waits for as long as that takes; if the run stops
+    instead (a stack failed for good), the parent ends the workers. One thread at a time looks for
+    new exports; the others wait for it.
+    """
+
+    def __init__(self, directory: Path, targets: list[StackTarget], known: Mapping[str, Any], parent: int) -> None:
+        self.directory = directory
+        self.names = [t.qualified_name for t in targets]
+        self.known: dict[str, Any] = dict(known)
+        self.parent = parent
+        self.condition = threading.Condition()
+        self.looking = False
+
+    def wait(self, name: str) -> Any:
+        with self.condition:
+            while name not in self.known:
+                if self.looking:
+                    # Woken when the looking thread finds something or stops looking.
+                    self.condition.wait(1.0)
+                    continue
+                self.looking = True
+                try:
+                    while name not in self.known:
+                        self.condition.release()
+                        try:
+                            found = self._look()
+                        finally:
+                            self.condition.acquire()
+                        if found:
+                            self.known.update(found)
+                            self.condition.notify_all()
+                finally:
+                    self.looking = False
+                    self.condition.notify_all()
+            return self.known[name]
+
+    def _look(self) -> dict[str, Any]:
+        if os.getppid() != self.parent:
+            raise StackOutputsUnavailableError("the preview process that started this worker is gone")
+        found: dict[str, Any] = {}
+        for entry in os.listdir(self.directory):
+            number = entry.removeprefix("exports-").removesuffix(".pickle")
+            if entry.startswith("exports-") and entry.endswith(".pickle") and number.isdigit():
+                name = self.names[int(number)]
+                if name not in self.known:
+                    # Written by this run's own processes into a directory only they can read (mkdtemp: 0700).
+                    found[name] = pickle.loads((self.directory / entry).read_bytes())  # noqa: S301
+        if not found:
+            time.sleep(_LOOK_INTERVAL)
+        return found
+
+
+class _EarlierStacks(PendingStackOutputs):
+    """The stacks a StackReference of ``targets[index]`` may name: exactly those before it, as one after another."""
+
+    def __init__(self, board: _Board, index: int) -> None:
+        self.board = board
+        self.names = board.names[:index]
+
+    def __getitem__(self, name: str) -> Mapping[str, Any]:
+        if name not in self.names:
+            raise KeyError(name)
+        value: Mapping[str, Any] = self.board.wait(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        if name not in self.names:
+            return False
+        self.board.wait(str(name))
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+class _Workers:
+    """Forked processes for every stack after the first; results come back in deployment order.
+
+    The stacks are split by project (the secondaries, then the pipeline); each project gets its own
+    workers, up to one per CPU, taking its stacks in turn. All of them start at once: a stack that
+    reads another through a StackReference waits until that one's exports are published, so the
+    pipeline builds everything that does not depend on a region while the regions still run.
+    """
+
+    def __init__(
+        self,
+        targets: list[StackTarget],
+        start: int,
+        stack_outputs: Mapping[str, Any],
+        account_id: str,
+        plan: list[list[int]],
+    ) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="regionflow-workers-"))
+        self.owner = {index: worker for worker, indices in enumerate(plan) for index in indices}
         self.pipes: list[int] = []
         self.pids: list[int] = []
         self.reported: list[dict[int, bool]] = []
+        parent = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
-        for worker in range(count):
+        for indices in plan:
             read_end, write_end = os.pipe()
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the child, which never returns
                 os.close(read_end)
-                self._child(group, range(worker, len(group), count), stack_outputs, account_id, write_end)
+                for other in self.pipes:
+                    os.close(other)
+                board = _Board(self.directory, targets, stack_outputs, parent)
+                self._child(targets, indices, board, account_id, write_end)
             os.close(write_end)
             self.pipes.append(read_end)
             self.pids.append(pid)
             self.reported.append({})
 
     def _child(
-        self, group: list[StackTarget], indices: range, stack_outputs: Mapping[str, Any], account_id: str, pipe: int
+        self, targets: list[StackTarget], indices: list[int], board: _Board, account_id: str, pipe: int
     ) -> None:  # pragma: no cover - runs in the child
         code = 1
         try:
-            asyncio.set_event_loop(asyncio.new_event_loop())
+            loop = asyncio.new_event_loop()
+            # A StackReference waiting for another process holds an executor thread; leave room for
+            # every one of them and for the registrations that need no other stack.
+            loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=len(targets) + 8))
+            asyncio.set_event_loop(loop)
             for index in indices:
-                written = False
+                earlier = _EarlierStacks(board, index)
                 try:
-                    result = run_stack(group[index], stack_outputs=stack_outputs, account_id=account_id)
-                    (self.directory / f"{index}.pickle").write_bytes(pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
+                    result = run_stack(targets[index], stack_outputs=earlier, account_id=account_id)
+                    exports = to_json_safe(result.exports, reveal_secrets=True)
+                    _publish(self.directory / f"exports-{index}.pickle", pickle.dumps(exports))
+                    _publish(self.directory / f"result-{index}.pickle", pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
                     written = True
                 except (Exception, SystemExit):  # noqa: BLE001 - the parent runs this stack again and reports
-                    pass
+                    written = False
                 os.write(pipe, _MESSAGE.pack(index, written))
             code = 0
         finally:
@@ -346,8 +468,8 @@ class _Workers:
             os._exit(code)
 
     def result(self, index: int) -> StackResult | None:
-        """The worker's result for ``group[index]``, or None if it failed (the caller then runs it itself)."""
-        worker = index % self.count
+        """The result for ``targets[index]``, or None if its worker failed it (the caller then runs it itself)."""
+        worker = self.owner[index]
         reported = self.reported[worker]
         while index not in reported:
             message = _read_exactly(self.pipes[worker], _MESSAGE.size)
@@ -357,25 +479,27 @@ class _Workers:
             reported[done] = written
         if not reported[index]:
             return None
-        path = self.directory / f"{index}.pickle"
-        result: StackResult = pickle.loads(path.read_bytes())
+        path = self.directory / f"result-{index}.pickle"
+        result: StackResult = pickle.loads(path.read_bytes())  # noqa: S301 - our worker wrote it (see _Board._look)
         path.unlink()
         return result
+
+    def publish(self, index: int, exports: Any) -> None:
+        """Exports of a stack the parent ran itself, for the workers waiting on it."""
+        _publish(self.directory / f"exports-{index}.pickle", pickle.dumps(exports))
 
     def close(self) -> None:
         for pid in self.pids:
             try:
                 finished, _status = os.waitpid(pid, os.WNOHANG)
-                if finished == 0:  # still running: the caller gave up on this group
-                    os.kill(pid, 9)
+                if finished == 0:  # still running: the run stopped early (a failure, or the caller gave up)
+                    os.kill(pid, signal.SIGKILL)
                     os.waitpid(pid, 0)
             except ChildProcessError:  # pragma: no cover - already reaped
                 pass
         for pipe in self.pipes:
             os.close(pipe)
-        for leftover in self.directory.iterdir():
-            leftover.unlink()
-        self.directory.rmdir()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _read_exactly(fd: int, size: int) -> bytes | None:
@@ -388,10 +512,37 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
     return data
 
 
-def _start_workers(group: list[StackTarget], stack_outputs: Mapping[str, Any], account_id: str) -> _Workers | None:
-    """Workers for ``group`` if running it in parallel is on and safe here; None to run it in this process."""
-    count = min(len(group), _usable_cpus())
-    if count < 2 or not speed.enabled("workers") or sys.platform != "linux":
+def _plan(targets: list[StackTarget], start: int, cpus: int) -> list[list[int]]:
+    """Target indices per worker: each project's stacks from ``start`` on, in turn over workers of its own.
+
+    Every project gets one worker, and the CPUs left over go to the projects with the most stacks:
+    on two CPUs, one worker runs the secondaries while another builds the pipeline as their exports
+    arrive (measured faster than two for the secondaries and a third for the pipeline, which is the
+    longest chain and would then wait for a CPU).
+    """
+    groups: list[range] = []
+    index = start
+    while index < len(targets):
+        end = index + 1
+        while end < len(targets) and targets[end].project == targets[index].project:
+            end += 1
+        groups.append(range(index, end))
+        index = end
+    counts = [1] * len(groups)
+    spare = cpus - len(groups)
+    for position in sorted(range(len(groups)), key=lambda g: -len(groups[g])):
+        extra = min(max(spare, 0), len(groups[position]) - 1)
+        counts[position] += extra
+        spare -= extra
+    return [list(group[worker :: counts[g]]) for g, group in enumerate(groups) for worker in range(counts[g])]
+
+
+def _start_workers(
+    targets: list[StackTarget], start: int, stack_outputs: Mapping[str, Any], account_id: str
+) -> _Workers | None:
+    """Workers for ``targets[start:]`` if running them side by side is on and safe here; None to run them here."""
+    cpus = _usable_cpus()
+    if len(targets) - start < 2 or cpus < 2 or not speed.enabled("workers") or sys.platform != "linux":
         return None
     if not _retire_event_loop():
         return None
@@ -399,25 +550,9 @@ def _start_workers(group: list[StackTarget], stack_outputs: Mapping[str, Any], a
         # fork() copies only the calling thread; any other thread's locks would stay held in the child.
         if threading.active_count() != 1:
             return None
-        return _Workers(group, stack_outputs, account_id, count)
+        return _Workers(targets, start, stack_outputs, account_id, _plan(targets, start, cpus))
     finally:
         asyncio.set_event_loop(asyncio.new_event_loop())
-
-
-def _group_end(targets: list[StackTarget], start: int) -> int:
-    """End of the run of targets from ``start`` that may run side by side: the stacks of one project.
-
-    Stacks of one project are independent of each other by design (the secondaries read nothing from
-    one another); should one read a sibling all the same, its worker fails to find it, and the stack
-    is run again in this process with every earlier stack's exports, exactly as one after another.
-    The very first stack always runs here: it imports everything the workers then inherit.
-    """
-    if start == 0:
-        return 1
-    end = start + 1
-    while end < len(targets) and targets[end].project == targets[start].project:
-        end += 1
-    return end
 
 
 def run_stacks(
@@ -429,25 +564,31 @@ def run_stacks(
 
     Results are yielded in the order of ``targets`` whether or not workers ran them. Stops at the
     first failure (by raising), because every later stack may read the failed one.
+
+    The first stack always runs in this process (it imports everything the workers then inherit).
+    With workers, a stack that fails in one, or that a worker could not finish, is run again here
+    with every earlier stack's exports, so errors and results are exactly those of one stack after
+    another.
     """
     stack_outputs: dict[str, dict[str, Any]] = {}
+    workers: _Workers | None = None
     with _tuned_gc() as freeze:
-        start = 0
-        while start < len(targets):
-            end = _group_end(targets, start)
-            group = targets[start:end]
-            workers = _start_workers(group, stack_outputs, account_id) if len(group) > 1 else None
-            try:
-                for index, target in enumerate(group):
-                    result = workers.result(index) if workers is not None else None
-                    if result is None:
-                        result = run_stack(target, stack_outputs=stack_outputs, account_id=account_id)
-                    else:
-                        result.target = target
-                    stack_outputs[target.qualified_name] = to_json_safe(result.exports, reveal_secrets=True)
-                    freeze()
-                    yield result
-            finally:
-                if workers is not None:
-                    workers.close()
-            start = end
+        try:
+            for index, target in enumerate(targets):
+                if index == 1:
+                    workers = _start_workers(targets, index, stack_outputs, account_id)
+                result = workers.result(index) if workers is not None else None
+                if result is None:
+                    result = run_stack(target, stack_outputs=stack_outputs, account_id=account_id)
+                    exports = to_json_safe(result.exports, reveal_secrets=True)
+                    if workers is not None:
+                        workers.publish(index, exports)
+                else:
+                    result.target = target
+                    exports = to_json_safe(result.exports, reveal_secrets=True)
+                stack_outputs[target.qualified_name] = exports
+                freeze()
+                yield result
+        finally:
+            if workers is not None:
+                workers.close()

@@ -25,8 +25,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from regionflow.offline.jsonsafe import to_json_safe
 from regionflow.offline import speed
+from regionflow.offline.jsonsafe import to_json_safe
 from regionflow.offline.mocks import RecordedResource
 from regionflow.policies.rules import POLICIES
 
