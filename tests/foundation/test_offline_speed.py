@@ -618,3 +618,32 @@ def test_a_failing_stack_in_a_worker_fails_the_run_as_one_after_another_would(
     seen, message, cause = outcomes[1]
     assert seen == ["primary/dev", "secondary/a", "secondary/b"]
     assert (message, cause) == ("secondary/c: ValueError: stack c is broken", ValueError)
+
+
+# -- JSON-safe copies -------------------------------------------------------------------------------------
+
+
+def test_json_safe_copies_are_the_same_with_and_without_the_common_types_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pulumi.runtime import rpc
+
+    from regionflow.offline import jsonsafe
+
+    assert jsonsafe._SECRET_KEY is not None, "pulumi.runtime.rpc._special_sig_key is gone: look at the SDK again"
+    (tmp_path / "code").mkdir()
+    value = {
+        "plain": ["a", 1, 2.0, 2.5, True, None, ("t", 1)],
+        "secret": rpc.wrap_rpc_secret({"nested": ["s3cr3t"]}),
+        "unknown": rpc.UNKNOWN,
+        "assets": [pulumi.FileArchive(str(tmp_path / "code")), pulumi.StringAsset("x"), pulumi.RemoteAsset("s3://b/k")],
+        "archive": pulumi.AssetArchive({"b": pulumi.StringAsset("1"), "a": pulumi.FileAsset(str(tmp_path / "f"))}),
+        "lookalike": {"4dabf18193072939515e22adb298388d": "not a secret signature", "k": ["v"]},
+        3: "integer key",
+    }
+    for reveal in (False, True):
+        monkeypatch.setenv(speed.ENVIRONMENT_VARIABLE, "0")
+        general = to_json_safe(value, root=tmp_path, reveal_secrets=reveal)
+        monkeypatch.setenv(speed.ENVIRONMENT_VARIABLE, "1")
+        assert to_json_safe(value, root=tmp_path, reveal_secrets=reveal) == general
+        assert ("s3cr3t" in json.dumps(general)) is reveal
