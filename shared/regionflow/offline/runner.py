@@ -579,8 +579,6 @@ def run_stacks(
     with _tuned_gc() as freeze:
         try:
             for index, target in enumerate(targets):
-                if index == 1:
-                    workers = _start_workers(targets, index, stack_outputs, account_id)
                 result = workers.result(index) if workers is not None else None
                 if result is None:
                     result = run_stack(target, stack_outputs=stack_outputs, account_id=account_id)
@@ -591,7 +589,11 @@ def run_stacks(
                     result.target = target
                     exports = to_json_safe(result.exports, reveal_secrets=True)
                 stack_outputs[target.qualified_name] = exports
-                freeze()
+                if index == 0:
+                    freeze()
+                    # Started before the first result goes back: its manifest and policies are then
+                    # written while the workers already run.
+                    workers = _start_workers(targets, 1, stack_outputs, account_id)
                 yield result
         finally:
             if workers is not None:
