@@ -84,11 +84,12 @@ CHILD = """
 import sys
 from regionflow.offline import runner
 workers = []
-started = runner._Workers.__init__
-def counting(self, targets, start, outputs, account, plan):
-    workers.extend(len(indices) for indices in plan)
-    started(self, targets, start, outputs, account, plan)
-runner._Workers.__init__ = counting
+started = runner._Workers.start
+def counting(self, plan, known):
+    forked = started(self, plan, known)
+    workers.extend(len(indices) for indices in plan if forked)
+    return forked
+runner._Workers.start = counting
 from regionflow.cli import main
 code = main(["preview", "--root", sys.argv[1], "--out", sys.argv[2]])
 print(f"worker groups: {workers}")
@@ -479,13 +480,15 @@ def _comparable(results: list[StackResult], root: Path) -> list[Any]:
 
 def _counting_workers(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     plans: list[list[int]] = []
-    started = runner._Workers.__init__
+    started = runner._Workers.start
 
-    def counting(self: Any, targets: Any, start: int, outputs: Any, account: str, plan: list[list[int]]) -> None:
-        plans.extend(plan)
-        started(self, targets, start, outputs, account, plan)
+    def counting(self: Any, plan: list[list[int]], known: Any) -> bool:
+        forked: bool = started(self, plan, known)
+        if forked:
+            plans.extend(plan)
+        return forked
 
-    monkeypatch.setattr(runner._Workers, "__init__", counting)
+    monkeypatch.setattr(runner._Workers, "start", counting)
     return plans
 
 
@@ -508,15 +511,22 @@ def test_workers_yield_the_same_results_in_deployment_order(
     assert not asyncio.get_event_loop().is_closed()
 
 
-@pytest.mark.parametrize("cpus", [2, 4])
-def test_the_plan_gives_every_project_a_worker_and_spare_cpus_to_the_largest(cpus: int) -> None:
-    stacks = [("primary", "x"), *[("secondary", str(i)) for i in range(6)], ("pipeline", "prod")]
+@pytest.mark.parametrize(("cpus", "secondaries", "early"), [(2, 2, True), (2, 4, True), (2, 6, False), (4, 6, True)])
+def test_the_pipeline_starts_at_once_when_few_stacks_lie_before_it(cpus: int, secondaries: int, early: bool) -> None:
+    stacks = [("primary", "x"), *[("secondary", str(i)) for i in range(secondaries)], ("pipeline", "prod")]
     targets = [StackTarget(project, project, stack, REPO_ROOT) for project, stack in stacks]
-    plan = runner._plan(targets, 1, cpus)
-    assert sorted(i for indices in plan for i in indices) == list(range(1, 8))
-    assert plan[-1] == [7]  # the pipeline on its own, starting at once
-    assert len(plan) == cpus
-    assert all(indices == sorted(indices) for indices in plan)  # each worker in deployment order
+    before, after = runner._schedule(targets, cpus)
+    pipeline = len(targets) - 1
+    assert before == ([[pipeline]] if early else [])
+    assert ([pipeline] in after) is not early
+    assert len(before + after) == cpus  # one worker per CPU in all
+    assert sorted(i for indices in before + after for i in indices) == list(range(1, len(targets)))
+    assert all(indices == sorted(indices) for indices in before + after)  # each worker in deployment order
+
+
+def test_a_single_project_after_the_first_stack_starts_after_it() -> None:
+    targets = [StackTarget(p, p, s, REPO_ROOT) for p, s in [("primary", "x"), ("secondary", "a"), ("secondary", "b")]]
+    assert runner._schedule(targets, 2) == ([], [[1], [2]])
 
 
 SIBLING_READER = """
