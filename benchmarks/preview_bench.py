@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/preview_bench.py [--runs 5] [--regions 1,4,16] [--json] [--ablation]
+    python benchmarks/preview_bench.py [--runs 5] [--regions 1,4,16] [--json] [--ablation] [--wait-idle 95]
 
 * ``repository``: ``regionflow preview`` over the repository's own ``stacks/`` (every sample stack, in
   deployment order, the pipeline included).
@@ -27,6 +27,9 @@ host's load hits every case alike. Reported per case:
 
 Then the marginal cost of one more region: the least-squares slope of the median wall time over the
 ``N secondaries`` cases (each region adds a secondary program and its share of the pipeline).
+
+``--wait-idle 95`` starts each run only once 95% of CPU time is idle (sampled for half a second):
+on a host shared with other jobs, that measures this code rather than the neighbours' load.
 
 ``--ablation`` also measures the repository and the largest case with every optimisation off
 (``REGIONFLOW_OFFLINE_FAST=0``), with each one alone switched off, and with all on, which is how the
@@ -158,7 +161,34 @@ class Run:
     loaded: str
 
 
+WAIT_IDLE = 0.0  # --wait-idle: percent of CPU time that must be idle before each run (0: do not wait)
+
+
+def idle_percent(seconds: float = 0.5) -> float:
+    """Share of CPU time idle over ``seconds`` (Linux /proc/stat: user nice system idle iowait ...)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:9]]
+        return sum(fields), fields[3] + fields[4]
+
+    total, idle = sample()
+    time.sleep(seconds)
+    total_after, idle_after = sample()
+    return 100 * (idle_after - idle) / max(total_after - total, 1)
+
+
+def wait_for_idle_host(timeout: float = 600) -> None:
+    """On a shared host, wait until other processes leave the CPUs alone (or ``timeout`` passes)."""
+    if WAIT_IDLE <= 0 or not os.path.exists("/proc/stat"):
+        return
+    deadline = time.monotonic() + timeout
+    while idle_percent() < WAIT_IDLE and time.monotonic() < deadline:
+        time.sleep(1)
+
+
 def run_once(root: Path, out: Path, fast: str) -> Run:
+    wait_for_idle_host()
     env = {**os.environ, FAST_SWITCH: fast}
     started = time.perf_counter()
     completed = subprocess.run(
@@ -184,6 +214,7 @@ def run_once(root: Path, out: Path, fast: str) -> Run:
 def import_floor(modules: str, runs: int) -> float:
     walls = []
     for _ in range(runs):
+        wait_for_idle_host()
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", IMPORTS_ONLY, modules], check=True)
         walls.append(time.perf_counter() - started)
@@ -248,7 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regions", default="1,4,16", help="comma-separated numbers of secondary regions")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--ablation", action="store_true", help="also measure with each optimisation switched off")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="PERCENT",
+        help="before each run, wait until this share of CPU time is idle (a shared host's other load)",
+    )
     args = parser.parse_args(argv)
+    global WAIT_IDLE
+    WAIT_IDLE = args.wait_idle
     counts = [int(n) for n in args.regions.split(",") if n]
 
     trees: list[Path] = []
@@ -279,7 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(document, indent=2))
         return 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"offline preview, median of {args.runs} fresh processes, {cpus} CPUs, Python {sys.version.split()[0]}")
+    waited = f", each started once {args.wait_idle:.0f}% of CPU time was idle" if args.wait_idle else ""
+    print(
+        f"offline preview, median of {args.runs} fresh processes{waited}, {cpus} CPUs, Python {sys.version.split()[0]}"
+    )
     header = (
         *("case", "stacks", "resources", "median s", "best s"),
         *("RSS MB", "worker MB", "imports s", "share", "ms/stack"),
