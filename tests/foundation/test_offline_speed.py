@@ -85,8 +85,8 @@ import sys
 from regionflow.offline import runner
 workers = []
 started = runner._Workers.start
-def counting(self, plan, known):
-    forked = started(self, plan, known)
+def counting(self, plan, known, *args):
+    forked = started(self, plan, known, *args)
     workers.extend(len(indices) for indices in plan if forked)
     return forked
 runner._Workers.start = counting
@@ -482,8 +482,8 @@ def _counting_workers(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     plans: list[list[int]] = []
     started = runner._Workers.start
 
-    def counting(self: Any, plan: list[list[int]], known: Any) -> bool:
-        forked: bool = started(self, plan, known)
+    def counting(self: Any, plan: list[list[int]], known: Any, *args: Any) -> bool:
+        forked: bool = started(self, plan, known, *args)
         if forked:
             plans.extend(plan)
         return forked
@@ -515,10 +515,13 @@ def test_workers_yield_the_same_results_in_deployment_order(
 def test_the_pipeline_starts_at_once_when_few_stacks_lie_before_it(cpus: int, secondaries: int, early: bool) -> None:
     stacks = [("primary", "x"), *[("secondary", str(i)) for i in range(secondaries)], ("pipeline", "prod")]
     targets = [StackTarget(project, project, stack, REPO_ROOT) for project, stack in stacks]
-    before, after = runner._schedule(targets, cpus)
+    schedule = runner._schedule(targets, cpus)
+    before, after = schedule.early, schedule.late
     pipeline = len(targets) - 1
     assert before == ([[pipeline]] if early else [])
     assert ([pipeline] in after) is not early
+    # Started late, the pipeline yields the CPUs to the secondaries, which are then the longest chain.
+    assert schedule.background == ([] if early else [[pipeline]])
     assert len(before + after) == cpus  # one worker per CPU in all
     assert sorted(i for indices in before + after for i in indices) == list(range(1, len(targets)))
     assert all(indices == sorted(indices) for indices in before + after)  # each worker in deployment order
@@ -526,7 +529,7 @@ def test_the_pipeline_starts_at_once_when_few_stacks_lie_before_it(cpus: int, se
 
 def test_a_single_project_after_the_first_stack_starts_after_it() -> None:
     targets = [StackTarget(p, p, s, REPO_ROOT) for p, s in [("primary", "x"), ("secondary", "a"), ("secondary", "b")]]
-    assert runner._schedule(targets, 2) == ([], [[1], [2]])
+    assert runner._schedule(targets, 2) == runner._Schedule([], [[1], [2]], [])
 
 
 SIBLING_READER = """
