@@ -133,9 +133,10 @@ _SDK_CONCAT = pulumi.Output.concat
 _SDK_JSON_DUMPS = pulumi.Output.json_dumps
 _SDK_REQUIRE_OUTPUT = pulumi.StackReference.require_output
 # Generation 0 is collected after this many net allocations instead of 700. A run allocates a few
-# hundred thousand short-lived objects (Outputs, futures, callbacks); collecting them a hundred times
-# less often costs a few MB and saves most of the collector's time.
-GC_GENERATION0_THRESHOLD = 50_000
+# hundred thousand short-lived objects (Outputs, futures, callbacks); collecting them far less often
+# costs no measurable memory here (peak RSS unchanged) and saves most of the collector's time: in the
+# preview process at 200k, 3 collections in 2 ms instead of 5 in 20-25 ms at 50k.
+GC_GENERATION0_THRESHOLD = 200_000
 
 
 def stack_trace_hook() -> ModuleType | None:
