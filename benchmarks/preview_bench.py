@@ -58,7 +58,7 @@ STACKS = REPO_ROOT / "stacks"
 SAMPLE_SECONDARY = STACKS / "secondary" / "Pulumi.prod-eu-west-1.yaml"
 PIPELINE_CONFIG = STACKS / "pipeline" / "Pulumi.prod.yaml"
 FAST_SWITCH = "REGIONFLOW_OFFLINE_FAST"
-OPTIMISATIONS = ("gc", "traces", "outputs", "policies", "workers")  # regionflow.offline.speed.OPTIMISATIONS
+OPTIMISATIONS = ("gc", "typing", "traces", "outputs", "policies", "workers")  # regionflow.offline.speed.OPTIMISATIONS
 
 
 @dataclass
@@ -137,16 +137,18 @@ sys.exit(code)
 
 # Imports what the preview loaded, in the order it loaded them (sys.modules keeps it), and nothing
 # else. pulumi_aws registers its subpackages as lazy modules that load on first attribute access, so
-# each is touched once. The collector is tuned as the preview tunes it (a high generation-0
-# threshold, the heap frozen at the end, so that exit does not collect it), making this a floor.
+# each is touched once. The interpreter is tuned as the preview tunes it (the collector's threshold,
+# typing's caches, the heap frozen at the end so that exit does not collect it), making this a floor.
 IMPORTS_ONLY = """
 import gc, importlib, sys
-gc.set_threshold(50_000, *gc.get_threshold()[1:])
-for name in sys.argv[1].split(","):
-    try:
-        getattr(importlib.import_module(name), "__all__", None)
-    except Exception:
-        pass
+from regionflow.offline import runner
+gc.set_threshold(runner.GC_GENERATION0_THRESHOLD, *gc.get_threshold()[1:])
+with runner._unbounded_typing_caches():
+    for name in sys.argv[1].split(","):
+        try:
+            getattr(importlib.import_module(name), "__all__", None)
+        except Exception:
+            pass
 gc.freeze()
 """
 
