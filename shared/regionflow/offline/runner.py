@@ -4,10 +4,11 @@ Each stack's exports are kept and handed to the StackReferences of the stacks af
 real backend would. The runtime's global state (root stack, config, settings) is reset between
 programs so that nothing leaks from one stack into the next.
 
-The optimisations of :mod:`regionflow.offline.speed` live here: the tuned garbage collector, the
-skipped stack traces, the lighter ``Output.concat``, and the worker processes that run the stacks of
-one project (the secondaries) side by side once the stacks before them have run. None of them may
-change a result; ``REGIONFLOW_OFFLINE_FAST=0`` turns them all off.
+The optimisations of :mod:`regionflow.offline.speed` live here: the tuned garbage collector and
+``typing`` caches, the skipped stack traces, the lighter ``Output.concat``, ``Output.json_dumps`` and
+``StackReference.require_output``, and the worker processes that run the stacks after the first
+side by side (a StackReference in a worker waits for the stack it names). None of them may change a
+result; ``REGIONFLOW_OFFLINE_FAST=0`` turns them all off.
 """
 
 from __future__ import annotations
@@ -516,7 +517,8 @@ class _Workers:
             # A worker lives for a few stacks: collecting their cycles costs more (measured: 0.03-0.07 s
             # CPU per worker at 16 regions) than the memory they hold (about 0.5 MB per stack). The
             # collector runs only should a worker grow by more than _WORKER_GROWTH after all.
-            gc.disable()
+            if speed.enabled("gc"):
+                gc.disable()
             if background:
                 os.nice(BACKGROUND_NICENESS)
             start_rss = _resident_bytes()
@@ -536,7 +538,7 @@ class _Workers:
                 except (Exception, SystemExit):  # noqa: BLE001 - the parent runs this stack again and reports
                     written = False
                 os.write(pipe, _MESSAGE.pack(index, written))
-                if _resident_bytes() - start_rss > _WORKER_GROWTH:
+                if not gc.isenabled() and _resident_bytes() - start_rss > _WORKER_GROWTH:
                     gc.collect()
             code = 0
         finally:

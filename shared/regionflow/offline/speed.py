@@ -6,21 +6,25 @@ turns on only those (``gc,traces``), which is how ``benchmarks/preview_bench.py`
 one buys. None of them may change what is computed: ``tests/foundation/test_offline_speed.py``
 compares a digest of every manifest with and without them.
 
-* ``gc``: after the first program has imported everything, the heap (about 150k long-lived objects,
-  mostly ``pulumi_aws`` modules and types) is frozen out of the cyclic collector, and generation 0
-  is collected less often. Cyclic collection otherwise takes about a third of the run.
+* ``gc``: the heap (about 140k long-lived objects, mostly ``pulumi_aws`` modules and types) is frozen
+  out of the cyclic collector before the first fork and after the first program, generation 0 is
+  collected far less often, and short-lived workers do not collect at all (unless they grow by
+  128 MB). Cyclic collection otherwise takes about a third of the run.
 * ``typing``: while a run lasts, ``typing``'s subscription caches keep everything instead of the
   last 128 entries; pulumi_aws's modules evaluate thousands of annotations as they load.
 * ``traces``: the SDK captures a Python stack trace for every resource it registers
   (``pulumi.runtime.resource._get_stack_trace``) and sends it to the engine for diagnostics. Under
-  mocks nothing reads it, so the offline engine skips it. Never under ``--engine pulumi``: the runner
-  is the only place that turns it on, for the duration of ``run_stacks``.
+  mocks nothing reads it, so the offline engine skips it. Never under ``--engine pulumi``: only an
+  offline program (``runner.run_stack``) turns it on, for as long as the program runs.
 * ``outputs``: fewer ``Output`` objects. ``regionflow.iam.policy_document`` lifts only the Output
-  leaves of a document and serialises it once, and ``Output.concat`` (offline only) lifts only its
-  Output parts; the SDK's versions lift every dict, list and constant into an Output of its own.
+  leaves of a document and serialises it once; offline, ``Output.concat`` and ``Output.json_dumps``
+  lift only their Output parts and ``StackReference.require_output`` picks one output instead of
+  lifting them all (the SDK's versions make an Output of every dict, list and constant). JSON-safe
+  copies for manifests and policies answer the commonest types first.
 * ``policies``: the policy rules see each resource's properties computed once, not once per rule.
-* ``workers``: the stacks of one project after the first (the secondaries) run in forked worker
-  processes once the stacks before them have run; results come back in deployment order.
+* ``workers``: the stacks after the first run in forked worker processes, each project in workers
+  of its own; a StackReference waits until the stack it names has published its exports. Results
+  come back in deployment order, and a stack a worker failed is run again in the parent.
 """
 
 from __future__ import annotations
