@@ -142,17 +142,21 @@ sys.exit(code)
 # else. pulumi_aws registers its subpackages as lazy modules that load on first attribute access, so
 # each is touched once. The interpreter is tuned as the preview tunes it (the collector's threshold,
 # typing's caches, the heap frozen at the end so that exit does not collect it), making this a floor.
+# (An older regionflow without those tunings is measured as it is.)
 IMPORTS_ONLY = """
-import gc, importlib, sys
+import contextlib, gc, importlib, sys
 from regionflow.offline import runner
-gc.set_threshold(runner.GC_GENERATION0_THRESHOLD, *gc.get_threshold()[1:])
-with runner._unbounded_typing_caches():
+threshold = getattr(runner, "GC_GENERATION0_THRESHOLD", None)
+if threshold:
+    gc.set_threshold(threshold, *gc.get_threshold()[1:])
+with getattr(runner, "_unbounded_typing_caches", contextlib.nullcontext)():
     for name in sys.argv[1].split(","):
         try:
             getattr(importlib.import_module(name), "__all__", None)
         except Exception:
             pass
-gc.freeze()
+if threshold:
+    gc.freeze()
 """
 
 
