@@ -695,3 +695,27 @@ def test_typing_caches_stay_as_they_are_without_the_optimisation(slow: None) -> 
     with runner._unbounded_typing_caches() as grown:
         assert grown == 0
         assert _typing_cache_sizes() == [128]
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000\n", None), ("150000 100000\n", 2), ("100000 100000\n", 1), ("garbage", None)],
+)
+def test_a_containers_cpu_quota_limits_the_workers(
+    cpu_max: str, expected: int | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """cgroup v2 cpu.max is "<quota> <period>" or "max <period>" (Linux kernel docs, cgroup-v2 "cpu.max")."""
+    real_path = runner.Path
+
+    def fake(path: str) -> Path:
+        if path == "/sys/fs/cgroup/cpu.max":
+            (tmp_path / "cpu.max").write_text(cpu_max)
+            return tmp_path / "cpu.max"
+        if path.startswith("/sys/fs/cgroup/cpu/"):
+            return tmp_path / "absent"
+        return real_path(path)
+
+    monkeypatch.setattr(runner, "Path", fake)
+    assert runner._cgroup_cpu_quota() == expected
+    if expected is not None:
+        assert runner._usable_cpus() <= expected

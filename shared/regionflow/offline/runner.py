@@ -326,15 +326,40 @@ _LOOK_INTERVAL = 0.001
 # The last project starts before the first stack while at most this many stacks per spare CPU lie
 # between them (see _schedule).
 EARLY_START_MAX_STACKS_PER_CPU = 4
+# Each worker is a fork that shares most pages with this process but holds its own stack's objects
+# (tens of MB): on a many-core machine, more than this many would cost memory for little time.
+MAX_WORKERS = 8
 BACKGROUND_NICENESS = 5  # added to a background worker's niceness (see _schedule)
 _WORKER_GROWTH = 128 * 2**20  # bytes a worker may grow by before it collects cycles after all
 
 
 def _usable_cpus() -> int:
+    """CPUs this process may use: its affinity, a container's CPU quota (cgroup v2 or v1), and MAX_WORKERS."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cpus = min(cpus, quota)
+    return max(1, min(cpus, MAX_WORKERS))
+
+
+def _cgroup_cpu_quota() -> int | None:
+    """A CI container's CPU limit, which affinity does not show (cgroup v2 cpu.max, or v1 cfs_quota)."""
+    try:
+        quota, _, period = Path("/sys/fs/cgroup/cpu.max").read_text().partition(" ")
+        if quota.strip() != "max":
+            return -(-int(quota) // int(period))
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return -(-quota_us // period_us) if quota_us > 0 and period_us > 0 else None
 
 
 def _retire_event_loop() -> bool:
