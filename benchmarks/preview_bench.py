@@ -61,7 +61,7 @@ STACKS = REPO_ROOT / "stacks"
 SAMPLE_SECONDARY = STACKS / "secondary" / "Pulumi.prod-eu-west-1.yaml"
 PIPELINE_CONFIG = STACKS / "pipeline" / "Pulumi.prod.yaml"
 FAST_SWITCH = "REGIONFLOW_OFFLINE_FAST"
-OPTIMISATIONS = ("gc", "typing", "traces", "outputs", "policies", "workers")  # regionflow.offline.speed.OPTIMISATIONS
+OPTIMISATIONS = ("gc", "traces", "outputs", "policies", "workers")  # regionflow.offline.speed.OPTIMISATIONS
 
 
 @dataclass
@@ -140,21 +140,20 @@ sys.exit(code)
 
 # Imports what the preview loaded, in the order it loaded them (sys.modules keeps it), and nothing
 # else. pulumi_aws registers its subpackages as lazy modules that load on first attribute access, so
-# each is touched once. The interpreter is tuned as the preview tunes it (the collector's threshold,
-# typing's caches, the heap frozen at the end so that exit does not collect it), making this a floor.
-# (An older regionflow without those tunings is measured as it is.)
+# each is touched once. The collector is tuned as the preview tunes it (its generation-0 threshold,
+# the heap frozen at the end so that exit does not collect it), making this a floor. (An older
+# regionflow without that tuning is measured as it is.)
 IMPORTS_ONLY = """
-import contextlib, gc, importlib, sys
+import gc, importlib, sys
 from regionflow.offline import runner
 threshold = getattr(runner, "GC_GENERATION0_THRESHOLD", None)
 if threshold:
     gc.set_threshold(threshold, *gc.get_threshold()[1:])
-with getattr(runner, "_unbounded_typing_caches", contextlib.nullcontext)():
-    for name in sys.argv[1].split(","):
-        try:
-            getattr(importlib.import_module(name), "__all__", None)
-        except Exception:
-            pass
+for name in sys.argv[1].split(","):
+    try:
+        getattr(importlib.import_module(name), "__all__", None)
+    except Exception:
+        pass
 if threshold:
     gc.freeze()
 """

@@ -662,41 +662,6 @@ def test_json_safe_copies_are_the_same_with_and_without_the_common_types_first(
         assert ("s3cr3t" in json.dumps(general)) is reveal
 
 
-# -- typing's caches -------------------------------------------------------------------------------------
-
-
-def _typing_cache_sizes() -> list[int | None]:
-    import typing
-
-    function = vars(typing._SpecialForm)["__getitem__"]
-    return [
-        cell.cell_contents.cache_parameters()["maxsize"]
-        for cell in function.__closure__ or ()
-        if hasattr(cell.cell_contents, "cache_parameters")
-    ]
-
-
-def test_typing_caches_grow_for_a_run_and_come_back_after_it(fast: None) -> None:
-    """Guards the private place CPython keeps them: if it moves, the optimisation silently stops paying."""
-    import typing
-
-    assert _typing_cache_sizes() == [128]
-    with runner._unbounded_typing_caches() as grown:
-        assert grown >= 4, f"found {grown} of typing's caches: look at typing._tp_cache on this Python again"
-        assert _typing_cache_sizes() == [None]
-        # What pulumi_aws's annotations do; still cached, so the same object comes back.
-        optional, union = typing.Optional, typing.Union
-        assert optional[typing.Sequence[int]] is optional[typing.Sequence[int]]
-        assert union[int, str] is union[int, str]
-    assert _typing_cache_sizes() == [128]
-
-
-def test_typing_caches_stay_as_they_are_without_the_optimisation(slow: None) -> None:
-    with runner._unbounded_typing_caches() as grown:
-        assert grown == 0
-        assert _typing_cache_sizes() == [128]
-
-
 @pytest.mark.parametrize(
     ("cpu_max", "expected"),
     [("max 100000\n", None), ("150000 100000\n", 2), ("100000 100000\n", 1), ("garbage", None)],

@@ -86,10 +86,7 @@ def _one(value: Any, root: Path | None, reveal_secrets: bool, convert: Convert) 
     if isinstance(value, pulumi.AssetArchive):
         return {
             "$archive": {
-                "assets": {
-                    name: convert(asset, root, reveal_secrets)
-                    for name, asset in sorted(value.assets.items())
-                }
+                "assets": {name: convert(asset, root, reveal_secrets) for name, asset in sorted(value.assets.items())}
             }
         }
     if isinstance(value, dict):

@@ -4,8 +4,8 @@ Each stack's exports are kept and handed to the StackReferences of the stacks af
 real backend would. The runtime's global state (root stack, config, settings) is reset between
 programs so that nothing leaks from one stack into the next.
 
-The optimisations of :mod:`regionflow.offline.speed` live here: the tuned garbage collector and
-``typing`` caches, the skipped stack traces, the lighter ``Output.concat``, ``Output.json_dumps`` and
+The optimisations of :mod:`regionflow.offline.speed` live here: the tuned garbage collector, the
+skipped stack traces, the lighter ``Output.concat``, ``Output.json_dumps`` and
 ``StackReference.require_output``, and the worker processes that run the stacks after the first
 side by side (a StackReference in a worker waits for the stack it names). None of them may change a
 result; ``REGIONFLOW_OFFLINE_FAST=0`` turns them all off.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
 import gc
 import inspect
 import logging
@@ -29,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -233,39 +231,6 @@ def _tuned_gc() -> Iterator[Callable[[], None]]:
 def _mark_frozen() -> None:
     global _heap_frozen
     _heap_frozen = True
-
-
-@contextmanager
-def _unbounded_typing_caches() -> Iterator[int]:
-    """Let ``typing`` remember every subscription while pulumi_aws's modules load; yields how many caches grew.
-
-    Loading a pulumi_aws subpackage evaluates thousands of annotations such as
-    ``pulumi.Input[Optional[Sequence[pulumi.Input['BucketRuleArgs']]]]`` at class creation: about 40% of
-    the import time is ``typing`` building those objects. ``typing`` caches them through
-    ``functools.lru_cache(maxsize=128)`` wrappers (``typing._tp_cache``), and with so many distinct
-    annotations one in five lookups misses (measured: 6.5k misses of 43k). With unbounded caches the
-    aws subpackages load in 0.28 s of CPU instead of 0.32 s. The caches are private: this looks for
-    them where CPython 3.11 keeps them (the closure of each cached ``__getitem__``) and does nothing
-    where it finds none; the original caches come back when the run ends.
-    """
-    replaced: list[tuple[Any, Any]] = []
-    if speed.enabled("typing"):
-        for owner in (typing._GenericAlias, typing._SpecialGenericAlias, typing._SpecialForm, typing.Generic):  # type: ignore[attr-defined]
-            for name in ("__getitem__", "__class_getitem__"):
-                function = getattr(vars(owner).get(name), "__func__", vars(owner).get(name))
-                for cell in getattr(function, "__closure__", None) or ():
-                    cached = cell.cell_contents
-                    parameters = getattr(cached, "cache_parameters", None)
-                    if parameters is None or parameters()["maxsize"] is None:
-                        continue
-                    grown = functools.lru_cache(maxsize=None, typed=parameters()["typed"])(cached.__wrapped__)
-                    replaced.append((cell, cached))
-                    cell.cell_contents = grown
-    try:
-        yield len(replaced)
-    finally:
-        for cell, cached in replaced:
-            cell.cell_contents = cached
 
 
 def run_stack(
@@ -713,7 +678,7 @@ def run_stacks(
     stack_outputs: dict[str, dict[str, Any]] = {}
     cpus = _usable_cpus()
     workers = _Workers(targets, account_id) if _workers_wanted(targets, cpus) else None
-    with _tuned_gc() as freeze, _unbounded_typing_caches():
+    with _tuned_gc() as freeze:
         try:
             if workers is not None:
                 schedule = _schedule(targets, cpus)

@@ -10,8 +10,6 @@ compares a digest of every manifest with and without them.
   out of the cyclic collector before the first fork and after the first program, generation 0 is
   collected far less often, and short-lived workers do not collect at all (unless they grow by
   128 MB). Cyclic collection otherwise takes about a third of the run.
-* ``typing``: while a run lasts, ``typing``'s subscription caches keep everything instead of the
-  last 128 entries; pulumi_aws's modules evaluate thousands of annotations as they load.
 * ``traces``: the SDK captures a Python stack trace for every resource it registers
   (``pulumi.runtime.resource._get_stack_trace``) and sends it to the engine for diagnostics. Under
   mocks nothing reads it, so the offline engine skips it. Never under ``--engine pulumi``: only an
@@ -32,7 +30,7 @@ from __future__ import annotations
 import os
 
 ENVIRONMENT_VARIABLE = "REGIONFLOW_OFFLINE_FAST"
-OPTIMISATIONS: tuple[str, ...] = ("gc", "typing", "traces", "outputs", "policies", "workers")
+OPTIMISATIONS: tuple[str, ...] = ("gc", "traces", "outputs", "policies", "workers")
 
 
 def enabled(name: str) -> bool:
