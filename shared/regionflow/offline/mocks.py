@@ -62,6 +62,14 @@ class RecordedResource:
     operation: str = "create"  # "read" for StackReferences and other reads of existing resources
 
 
+class PendingStackOutputs(Mapping[str, Mapping[str, Any]]):
+    """Exports of the stacks before this one, some of which may still be running in other processes.
+
+    Looking one up waits until it is there (see ``regionflow.offline.runner``); iterating lists every
+    stack before this one, as the names a StackReference may use.
+    """
+
+
 @dataclass
 class StackOutputs:
     """Exports of stacks that already ran, keyed by fully qualified stack name."""
@@ -79,7 +87,9 @@ class RegionflowMocks(pulumi_mocks.Mocks):
     ) -> None:
         self.account_id = account_id
         self.default_region = default_region
-        self.stack_outputs = dict(stack_outputs or {})
+        self.stack_outputs: Mapping[str, Mapping[str, Any]] = (
+            stack_outputs if isinstance(stack_outputs, PendingStackOutputs) else dict(stack_outputs or {})
+        )
         self.providers: dict[str, ProviderInfo] = {}
         self.invokes: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()

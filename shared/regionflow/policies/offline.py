@@ -25,6 +25,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from regionflow.offline import speed
 from regionflow.offline.jsonsafe import to_json_safe
 from regionflow.offline.mocks import RecordedResource
 from regionflow.policies.rules import POLICIES
@@ -120,12 +121,33 @@ def _run(
         record(f"rule failed to run: {type(error).__name__}: {error}", urn)
 
 
+class _SharedViews:
+    """Each checked resource's properties, rule arguments and stack view, built once for every rule.
+
+    Building them (``to_json_safe`` over every output) is most of the evaluation's cost; the rules only
+    read them, which ``tests/foundation/test_offline_speed.py`` checks, so one copy serves all rules.
+    """
+
+    def __init__(self, checked: Sequence[RecordedResource], providers: dict[str, PolicyProviderResource]) -> None:
+        self.args: list[ResourceValidationArgs] = []
+        self.stack_resources: list[PolicyResource] = []
+        for resource in checked:
+            props, options, provider = _props(resource), _options(resource), _provider_of(resource, providers)
+            self.args.append(
+                ResourceValidationArgs(resource.type, props, resource.urn, resource.name, options, provider)
+            )
+            self.stack_resources.append(
+                PolicyResource(resource.type, props, resource.urn, resource.name, options, provider, None, [], {})
+            )
+
+
 def evaluate(stack: str, resources: Sequence[RecordedResource], policies: Iterable[Any] = POLICIES) -> ComplianceReport:
     """Every rule over one stack's recorded resources."""
     report = ComplianceReport(stack=stack)
     checked = [r for r in resources if r.custom and not r.type.startswith(PROVIDER_TYPE_PREFIX)]
     checked = [r for r in checked if r.type != "pulumi:pulumi:StackReference"]
     providers = _providers(resources)
+    shared = _SharedViews(checked, providers) if speed.enabled("policies") else None
     for policy in policies:
         level = (policy.enforcement_level or EnforcementLevel.ADVISORY).value
         report.rules_run += 1
@@ -134,32 +156,40 @@ def evaluate(stack: str, resources: Sequence[RecordedResource], policies: Iterab
             report.violations.append(Violation(_name, _level, message, urn or stack))
 
         if isinstance(policy, ResourceValidationPolicy):
-            for resource in checked:
-                args = ResourceValidationArgs(
-                    resource.type,
-                    _props(resource),
-                    resource.urn,
-                    resource.name,
-                    _options(resource),
-                    _provider_of(resource, providers),
+            for index, resource in enumerate(checked):
+                args = (
+                    shared.args[index]
+                    if shared is not None
+                    else ResourceValidationArgs(
+                        resource.type,
+                        _props(resource),
+                        resource.urn,
+                        resource.name,
+                        _options(resource),
+                        _provider_of(resource, providers),
+                    )
                 )
                 # In a resource rule the CLI always reports the resource's own URN.
                 _run(policy, args, _reporter(record, resource.urn), record, resource.urn)
         elif isinstance(policy, StackValidationPolicy):
-            stack_resources = [
-                PolicyResource(
-                    r.type,
-                    _props(r),
-                    r.urn,
-                    r.name,
-                    _options(r),
-                    _provider_of(r, providers),
-                    None,
-                    [],
-                    {},
-                )
-                for r in checked
-            ]
+            stack_resources = (
+                shared.stack_resources
+                if shared is not None
+                else [
+                    PolicyResource(
+                        r.type,
+                        _props(r),
+                        r.urn,
+                        r.name,
+                        _options(r),
+                        _provider_of(r, providers),
+                        None,
+                        [],
+                        {},
+                    )
+                    for r in checked
+                ]
+            )
             _run(policy, StackValidationArgs(stack_resources), record, record, stack)
     return report
 
