@@ -117,6 +117,13 @@ def pipeline_config(regions: list[str]) -> str:
     key = next(k for k in config if k.endswith(":secondaryStacks"))
     project = config[key][0]["stack"].split("/")[1]
     config[key] = [{"stack": f"organization/{project}/prod-{region}", "region": region} for region in regions]
+    # The sample's waves name its own regions; a wave may only name generated ones (the preview rejects others).
+    waves_key = next((k for k in config if k.endswith(":waves")), None)
+    if waves_key is not None:
+        waves = [[region for region in wave if region in regions] for wave in config[waves_key]]
+        config[waves_key] = [wave for wave in waves if wave]
+        if not config[waves_key]:
+            del config[waves_key]
     return yaml.safe_dump(document, sort_keys=False)
 
 
