@@ -117,13 +117,15 @@ def pipeline_config(regions: list[str]) -> str:
     key = next(k for k in config if k.endswith(":secondaryStacks"))
     project = config[key][0]["stack"].split("/")[1]
     config[key] = [{"stack": f"organization/{project}/prod-{region}", "region": region} for region in regions]
-    # The sample's waves name its own regions; a wave may only name generated ones (the preview rejects others).
+    # The sample delivers in baked waves, and a baked wave holds at most MAX_RULES_PER_CONDITION regions (one
+    # CloudWatchAlarm rule each): the generated regions go in waves of that size, so that the benchmark
+    # previews the sample's delivery shape at every size.
     waves_key = next((k for k in config if k.endswith(":waves")), None)
     if waves_key is not None:
-        waves = [[region for region in wave if region in regions] for wave in config[waves_key]]
-        config[waves_key] = [wave for wave in waves if wave]
-        if not config[waves_key]:
-            del config[waves_key]
+        from regionflow.delivery import MAX_RULES_PER_CONDITION
+
+        size = MAX_RULES_PER_CONDITION
+        config[waves_key] = [regions[start : start + size] for start in range(0, len(regions), size)]
     return yaml.safe_dump(document, sort_keys=False)
 
 

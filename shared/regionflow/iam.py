@@ -1,7 +1,11 @@
 """Output-aware IAM policy builders that refuse wildcards AWS does not force on us.
 
 Policies are built as plain data holding ``pulumi.Input`` values (ARNs taken from resources) and
-rendered with ``pulumi.Output.json_dumps``, so no resource is ever created inside ``.apply()``.
+rendered to JSON once their Outputs resolve, so no resource is ever created inside ``.apply()``. The
+rendering is :func:`regionflow.outputs.json_dumps`: the same text, dependencies, known-ness and secrecy
+as ``pulumi.Output.json_dumps`` (tested against the SDK, dry-run unknowns included), with one Output per
+leaf instead of one per node. It runs in real deploys too; ``REGIONFLOW_OFFLINE_FAST=0`` selects the
+SDK's function.
 
 Least privilege is enforced here rather than hoped for: an ``Allow`` statement with
 ``Resource: "*"`` is only accepted when every action is in :data:`UNSCOPABLE_ACTIONS`, the list of

@@ -74,8 +74,9 @@ def concat(*args: pulumi.Input[str], sdk: Callable[..., pulumi.Output[str]] | No
     def join(values: list[Any]) -> str:
         resolved = iter(values)
         # Every part is a str or an Output (checked above); an Output's value that is not a str fails
-        # in join, as it does in the SDK's concat.
-        return "".join([next(resolved) if isinstance(arg, pulumi.Output) else str(arg) for arg in args])
+        # in join, as it does in the SDK's concat. Constant parts go in as they are, like the SDK's
+        # "".join: str() of a (str, Enum) member would give its name, not its value.
+        return "".join([next(resolved) if isinstance(arg, pulumi.Output) else arg for arg in args])
 
     return pulumi.Output.all(*outputs).apply(join)
 

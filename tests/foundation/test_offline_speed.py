@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import enum
 import gc
 import hashlib
 import importlib.util
@@ -31,6 +32,7 @@ from typing import Any
 import pulumi
 import pytest
 from offline_support import REPO_ROOT
+from pulumi.output import Unknown
 from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime.sync_await import _sync_await
 from pulumi_policy import ResourceValidationPolicy, StackValidationArgs
@@ -267,6 +269,13 @@ def details(value: pulumi.Output[Any]) -> tuple[Any, ...]:
 A, B, C = Dependency(), Dependency(), Dependency()
 
 
+class Colour(str, enum.Enum):
+    """A string enum like pulumi_aws's: str() of a member is its name, its string value is its value."""
+
+    RED = "red-value"
+    BLUE = "blue-value"
+
+
 def documents() -> list[Any]:
     return [
         {"Version": "2012-10-17", "Statement": [{"Sid": "Constant", "Action": "s3:GetObject", "Resource": "*"}]},
@@ -290,6 +299,13 @@ def documents() -> list[Any]:
         output({"a": "whole document as one Output"}, deps=(C,)),
         "a plain string",
         {"Unserialisable": output({1, 2})},
+        # What a dry run under the real engine gives: a leaf both unknown and secret, an Unknown inside a
+        # known value (pulumi/runtime/rpc.py deserialises a partly known value so), non-ASCII text and
+        # numbers json writes in its own way, and string enums (pulumi_aws's enums are (str, Enum)).
+        {"Both": output(None, known=False, secret=True, deps=(A,)), "Other": output("x")},
+        {"Partly": output(["known", Unknown()], deps=(B,))},
+        {"Text": output("Zürich – 東京"), "Numbers": [float("nan"), float("inf"), -0.0, 10**30, 1e100]},
+        {"Enum": output(Colour.RED), Colour.BLUE: Colour.RED},
     ]
 
 
@@ -313,6 +329,8 @@ def parts() -> list[tuple[Any, ...]]:
         (output(output("nested", deps=(A,))), "/*"),
         ("count: ", 3),
         ("not a string: ", output(3)),
+        ("enum: ", Colour.RED, output("/", deps=(A,)), Colour.BLUE),
+        ("unknown and secret: ", output(None, known=False, secret=True, deps=(C,))),
     ]
 
 

@@ -15,7 +15,8 @@ compares a digest of every manifest with and without them.
   mocks nothing reads it, so the offline engine skips it. Never under ``--engine pulumi``: only an
   offline program (``runner.run_stack``) turns it on, for as long as the program runs.
 * ``outputs``: fewer ``Output`` objects. ``regionflow.iam.policy_document`` lifts only the Output
-  leaves of a document and serialises it once; offline, ``Output.concat`` and ``Output.json_dumps``
+  leaves of a document and serialises it once (this one also under the real engine, since its result
+  is the SDK's; the switch still selects the SDK's function there); offline, ``Output.concat`` and ``Output.json_dumps``
   lift only their Output parts and ``StackReference.require_output`` picks one output instead of
   lifting them all (the SDK's versions make an Output of every dict, list and constant). JSON-safe
   copies for manifests and policies answer the commonest types first.
