@@ -201,12 +201,17 @@ def _print_stack(outcome: _StackOutcome, root: Path, out: TextIO) -> None:
     print(file=out)
 
 
-def _remove_stale(out_dir: Path, existing: set[tuple[str, str]]) -> list[Path]:
-    """Delete manifests of stacks that no longer exist (a retired region's would linger and be linted)."""
+def _remove_stale(out_dir: Path, existing: set[tuple[str, str]], written: frozenset[Path]) -> list[Path]:
+    """Delete manifests of stacks that no longer exist (a retired region's would linger and be linted).
+
+    The manifests this run wrote (``written``) are of existing stacks and are not parsed again.
+    """
     removed: list[Path] = []
     if not out_dir.is_dir():
         return removed
     for path in sorted(out_dir.glob("*.json")):
+        if path in written:
+            continue
         manifest = load_manifest(path)
         if manifest is None:
             continue
@@ -354,8 +359,9 @@ def run_preview(
         return EXIT_FAILED
 
     existing = {(t.project, t.stack) for t in all_targets}
-    removed = removed_stacks(previous_dir, existing)
-    stale = _remove_stale(out_dir, existing)
+    written = frozenset(o.path for o in outcomes)
+    removed = removed_stacks(previous_dir, existing, written)
+    stale = _remove_stale(out_dir, existing, written)
     diffs = [o.diff for o in outcomes]
     totals = total_counts([*diffs, *removed])
     views = pipeline_views(o.manifest for o in outcomes)

@@ -205,12 +205,20 @@ def diff_stack(project: str, stack: str, manifest: Mapping[str, Any], previous_d
     return StackDiff(project, stack, previous_path, diff_resources(previous["resources"], manifest["resources"]))
 
 
-def removed_stacks(previous_dir: Path | None, current: set[tuple[str, str]]) -> list[StackDiff]:
-    """Stacks the previous preview had that no longer exist: every resource of theirs is deleted."""
+def removed_stacks(
+    previous_dir: Path | None, current: set[tuple[str, str]], written: frozenset[Path] = frozenset()
+) -> list[StackDiff]:
+    """Stacks the previous preview had that no longer exist: every resource of theirs is deleted.
+
+    ``written`` are manifests this run has just written (of current stacks, so never removed): they are
+    not parsed again, which for a pipeline of many regions is most of the parsing.
+    """
     if previous_dir is None or not previous_dir.is_dir():
         return []
     gone: list[StackDiff] = []
     for path in sorted(previous_dir.glob("*.json")):
+        if path in written:
+            continue
         manifest = load_manifest(path)
         if manifest is None or (manifest.get("project"), manifest.get("stack")) in current:
             continue
