@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(pulumi up/preview of its stacks, the pipeline, the builds, the logger); print what is missing, "
         "what is in excess and what is granted but never needed. Exit 1 when anything is missing.",
     )
-    from regionflow.iamcheck.check import add_arguments as add_iam_check_arguments
+    from regionflow.iamcheck.arguments import add_arguments as add_iam_check_arguments
 
     add_iam_check_arguments(iam_check)
     return parser

@@ -17,7 +17,7 @@ import asyncio
 import copy
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 
@@ -76,7 +76,7 @@ def concat(*args: pulumi.Input[str], sdk: Callable[..., pulumi.Output[str]] | No
         # Every part is a str or an Output (checked above); an Output's value that is not a str fails
         # in join, as it does in the SDK's concat. Constant parts go in as they are, like the SDK's
         # "".join: str() of a (str, Enum) member would give its name, not its value.
-        return "".join([next(resolved) if isinstance(arg, pulumi.Output) else arg for arg in args])
+        return "".join([next(resolved) if isinstance(arg, pulumi.Output) else cast(str, arg) for arg in args])
 
     return pulumi.Output.all(*outputs).apply(join)
 

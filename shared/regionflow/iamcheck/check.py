@@ -42,7 +42,7 @@ from regionflow.iamcheck.evaluate import (
 from regionflow.iamcheck.jobs import Job, JobBuilder, pipeline_backend
 from regionflow.iamcheck.model import BoundaryResolver, ManifestError, Manifests, Resource, Role, StackManifest
 from regionflow.iamcheck.needs import Need
-from regionflow.iamcheck.scope import DEFAULT_SCOPE, Exclusion, ScopeError, load_scope
+from regionflow.iamcheck.scope import Exclusion, ScopeError, load_scope
 from regionflow.iamcheck.targets import add_target_roles
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -564,23 +564,6 @@ def chain(resolvers: Iterable[BoundaryResolver | None]) -> BoundaryResolver | No
         return None
 
     return resolve
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifests", type=Path, help="manifest folder (default: <root>/.regionflow/preview)")
-    parser.add_argument("--root", type=Path, help="repository root (default: found from the current folder)")
-    parser.add_argument(
-        "--boundary",
-        action="append",
-        default=[],
-        metavar="ARN=FILE",
-        help="a permissions boundary's JSON document, for a boundary that is not in the manifests (repeatable)",
-    )
-    parser.add_argument(
-        "--scope", type=Path, default=DEFAULT_SCOPE, help="what the jobs deliberately do not do (default: scope.yaml)"
-    )
-    parser.add_argument("--strict", action="store_true", help="also fail on possibly missing and unevaluated")
-    parser.add_argument("--no-slack", action="store_true", help="do not list grants no job needs")
 
 
 def run_command(args: argparse.Namespace, out: TextIO, root: Path) -> int:

@@ -10,9 +10,9 @@ from typing import Any
 import yaml
 
 from regionflow import yaml_loading
+from regionflow.iamcheck.arguments import DEFAULT_SCOPE
 from regionflow.iamcheck.requirements import SPECS, Phase
 
-DEFAULT_SCOPE = Path(__file__).with_name("scope.yaml")
 JOB_KINDS = ("up", "refresh", "destroy", "preview-refresh", "preview")
 FIELDS = ("job", "type", "phases", "project", "reason")
 

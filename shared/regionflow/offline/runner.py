@@ -45,7 +45,7 @@ from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.sync_await import _sync_await
 
 from regionflow import outputs
-from regionflow.offline import speed
+from regionflow.offline import lazy_aws, speed
 from regionflow.offline.arns import DEFAULT_ACCOUNT_ID
 from regionflow.offline.discovery import StackTarget
 from regionflow.offline.jsonsafe import to_json_safe
@@ -243,6 +243,8 @@ def run_stack(
     program = target.project_dir / "__main__.py"
     if not program.is_file():
         raise StackRunError(target, FileNotFoundError(f"{program} does not exist"))
+    if speed.enabled("imports"):
+        lazy_aws.install()
     default_region = target.config.get("aws:region", "us-east-1")
     mocks = RegionflowMocks(account_id=account_id, default_region=default_region, stack_outputs=stack_outputs)
     monitor = RecordingMonitor(mocks)

@@ -6,6 +6,8 @@ turns on only those (``gc,traces``), which is how ``benchmarks/preview_bench.py`
 one buys. None of them may change what is computed: ``tests/foundation/test_offline_speed.py``
 compares a digest of every manifest with and without them.
 
+* ``imports``: a ``pulumi_aws`` service package loads only the modules whose names a program uses,
+  not every module of the service (see :mod:`regionflow.offline.lazy_aws`).
 * ``gc``: the heap (about 140k long-lived objects, mostly ``pulumi_aws`` modules and types) is frozen
   out of the cyclic collector before the first fork and after the first program, generation 0 is
   collected far less often, and short-lived workers do not collect at all (unless they grow by
@@ -31,7 +33,7 @@ from __future__ import annotations
 import os
 
 ENVIRONMENT_VARIABLE = "REGIONFLOW_OFFLINE_FAST"
-OPTIMISATIONS: tuple[str, ...] = ("gc", "traces", "outputs", "policies", "workers")
+OPTIMISATIONS: tuple[str, ...] = ("imports", "gc", "traces", "outputs", "policies", "workers")
 
 
 def enabled(name: str) -> bool:
