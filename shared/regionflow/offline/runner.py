@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,13 +290,9 @@ _MESSAGE = struct.Struct("<I?")  # (index into the targets, whether a result was
 # mkdtemp makes a private (0700) directory with a random name in it, so a shared tmpfs is safe.
 _SHARED_MEMORY = Path("/dev/shm")  # noqa: S108
 _LOOK_INTERVAL = 0.001
-# The last project starts before the first stack while at most this many stacks per spare CPU lie
-# between them (see _schedule).
-EARLY_START_MAX_STACKS_PER_CPU = 4
 # Each worker is a fork that shares most pages with this process but holds its own stack's objects
 # (tens of MB): on a many-core machine, more than this many would cost memory for little time.
 MAX_WORKERS = 8
-BACKGROUND_NICENESS = 5  # added to a background worker's niceness (see _schedule)
 _WORKER_GROWTH = 128 * 2**20  # bytes a worker may grow by before it collects cycles after all
 
 
@@ -464,11 +460,8 @@ class _Workers:
         self.reported: list[dict[int, bool]] = []
         self.parent = os.getpid()
 
-    def start(self, plan: list[list[int]], known: Mapping[str, Any], background: Sequence[list[int]] = ()) -> bool:
-        """Fork one worker per entry of ``plan``; False (nothing started) where forking is not safe here.
-
-        The workers for the entries in ``background`` run at a lower priority (see :func:`_schedule`).
-        """
+    def start(self, plan: list[list[int]], known: Mapping[str, Any]) -> bool:
+        """Fork one worker per entry of ``plan``; False (nothing started) where forking is not safe here."""
         if not _retire_event_loop():
             return False
         try:
@@ -485,7 +478,7 @@ class _Workers:
                     for other in self.pipes:
                         os.close(other)
                     board = _Board(self.directory, self.targets, known, self.parent)
-                    self._child(self.targets, indices, board, self.account_id, write_end, indices in background)
+                    self._child(self.targets, indices, board, self.account_id, write_end)
                 os.close(write_end)
                 self.owner.update({index: len(self.pipes) for index in indices})
                 self.pipes.append(read_end)
@@ -502,7 +495,6 @@ class _Workers:
         board: _Board,
         account_id: str,
         pipe: int,
-        background: bool,
     ) -> None:  # pragma: no cover - runs in the child
         code = 1
         try:
@@ -511,8 +503,6 @@ class _Workers:
             # collector runs only should a worker grow by more than _WORKER_GROWTH after all.
             if speed.enabled("gc"):
                 gc.disable()
-            if background:
-                os.nice(BACKGROUND_NICENESS)
             start_rss = _resident_bytes()
             loop = asyncio.new_event_loop()
             # A StackReference waiting for another process holds an executor thread; leave room for
@@ -625,38 +615,28 @@ def _plan(groups: list[range], cpus: int) -> list[list[int]]:
 class _Schedule:
     early: list[list[int]]  # workers forked before the first stack runs, as target indices
     late: list[list[int]]  # workers forked after it
-    background: list[list[int]]  # those of ``late`` that run at a lower priority
 
 
 def _schedule(targets: list[StackTarget], cpus: int) -> _Schedule:
-    """When each worker starts, and which yield the CPU to the others.
+    """When each worker starts.
 
-    The projects after the first stack (the secondaries) start once it has run: they inherit all it
-    imported, and share the CPUs. The last project (the pipeline: it reads every stack before it)
-    gets a worker of its own. Which of the two is the longest chain decides the rest:
+    * The last project (the pipeline: it reads every stack before it) starts at once, in a worker of
+      its own. While the first stack runs here another CPU would sit idle; the pipeline uses it to
+      import what it needs and to build everything that waits for no other stack, and then mostly
+      waits for the exports of the stacks before it.
+    * The projects in between (the secondaries) start once the first stack has run, inheriting all it
+      imported, in one worker per CPU: the waiting pipeline and this process (which writes each
+      result's manifest) take little CPU from them, and they are the longest chain.
 
-    * Few stacks in between: the pipeline is. While the first stack runs here the other CPUs sit
-      idle, so the pipeline starts at once: it imports what it needs itself (about 0.25 s of CPU the
-      idle CPU has to spare) and waits for the first stack's exports.
-    * Many: the secondaries are; every CPU is busy after the first stack anyway, and two processes
-      importing at once would slow the first stack, which the secondaries wait for. The pipeline
-      starts with them, and at a lower priority: it mostly waits for their exports, and what it can
-      do meanwhile must not take a CPU from them.
-
-    Measured on two CPUs (medians of runs on an idle host), starting the pipeline at once: repository
-    0.94 -> 0.86 s, 4 secondaries 1.09 -> 0.93 s, 8 secondaries 1.09 -> 1.06 s, 16 secondaries 1.40
-    -> 1.43 s; and at 16 secondaries, the late pipeline at niceness 5 made the secondaries end about
-    0.1 s sooner.
+    Measured on two CPUs (medians of six runs on an idle host), against the schedule before (the
+    pipeline started at once only with at most 4 stacks per spare CPU between, otherwise late and at a
+    lower priority; the secondaries in one worker per CPU the pipeline left): repository 0.73 -> 0.735 s,
+    4 secondaries 0.845 -> 0.805 s, 8 secondaries 1.025 -> 0.96 s, 16 secondaries 1.45 -> 1.305 s.
     """
     groups = _projects(targets, 1)
-    between = sum(len(group) for group in groups[:-1])
-    early_count = 0
-    if len(groups) > 1 and between <= EARLY_START_MAX_STACKS_PER_CPU * (cpus - 1):
-        early_count = min(cpus - 1, len(groups) - 1)
-    early, late = groups[len(groups) - early_count :], groups[: len(groups) - early_count]
-    late_plan = _plan(late, max(1, cpus - len(early)))
-    background = [indices for indices in late_plan if len(groups) > 1 and indices[0] in groups[-1]]
-    return _Schedule(_plan(early, len(early)), late_plan, background)
+    if len(groups) == 1:
+        return _Schedule([], _plan(groups, cpus))
+    return _Schedule(_plan(groups[-1:], 1), _plan(groups[:-1], cpus))
 
 
 def _workers_wanted(targets: list[StackTarget], cpus: int) -> bool:
@@ -701,7 +681,7 @@ def run_stacks(
                     freeze()
                     # Before the first result goes back: its manifest and policies are then written
                     # while the workers already run.
-                    workers.start(schedule.late, stack_outputs, schedule.background)
+                    workers.start(schedule.late, stack_outputs)
                 yield result
         finally:
             if workers is not None:
