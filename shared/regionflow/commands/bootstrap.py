@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, TypeVar
 
 from regionflow.bootstrap import BootstrapInputError, Bootstrapper, BootstrapRequest, BootstrapResult
 
@@ -121,16 +121,38 @@ def run_bootstrap(
     except BootstrapInputError as error:
         print(f"error: {error}", file=out)
         return EXIT_BAD_INPUT
-    try:
-        bootstrapper = Bootstrapper(
+
+    def bootstrap() -> BootstrapResult:
+        return Bootstrapper(
             request,
             s3=clients("s3", request.region),
             kms=clients("kms", request.region),
             sts=clients("sts", request.region),
             iam=clients("iam", request.region),
-        )
-        result = bootstrapper.run()
-    except BootstrapInputError as error:
+        ).run()
+
+    return _run_and_report(bootstrap, BootstrapInputError, "bootstrap", print_result, out)
+
+
+class _Reportable(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+
+_Result = TypeVar("_Result", bound=_Reportable)
+
+
+def _run_and_report(
+    run: Callable[[], _Result],
+    input_error: type[Exception],
+    what: str,
+    show: Callable[[_Result, TextIO], None],
+    out: TextIO,
+) -> int:
+    """Run one bootstrap and print its result; every failure is one line: bad input exits 2, boto3 or AWS 1."""
+    try:
+        result = run()
+    except input_error as error:
         print(f"error: {error}", file=out)
         return EXIT_BAD_INPUT
     except ImportError:
@@ -140,9 +162,9 @@ def run_bootstrap(
         )
         return EXIT_FAILED
     except Exception as error:  # noqa: BLE001 - AWS errors (credentials, permissions) become one line
-        print(f"error: AWS refused the bootstrap: {_one_line(error)}", file=out)
+        print(f"error: AWS refused the {what}: {_one_line(error)}", file=out)
         return EXIT_FAILED
-    print_result(result, out)
+    show(result, out)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -153,7 +175,13 @@ def _one_line(error: Exception) -> str:
 
 def run_target_bootstrap(args: Any, out: TextIO, clients: ClientFactory = boto3_clients) -> int:
     """``regionflow bootstrap --target``: one line per argument error (exit 2), problems reported (exit 1)."""
-    from regionflow.bootstrap_target import TargetBootstrapper, TargetInputError, TargetRequest, print_target_result
+    from regionflow.bootstrap_target import (
+        TargetBootstrapper,
+        TargetInputError,
+        TargetRequest,
+        TargetResult,
+        print_target_result,
+    )
 
     missing = [
         flag
@@ -177,22 +205,11 @@ def run_target_bootstrap(args: Any, out: TextIO, clients: ClientFactory = boto3_
         home_region=args.home_region,
         account_id=args.account_id,
     )
-    try:
+
+    def bootstrap_target() -> TargetResult:
         request.validate()
-        result = TargetBootstrapper(
+        return TargetBootstrapper(
             request, sts=clients("sts", request.region), iam_client=clients("iam", request.region)
         ).run()
-    except TargetInputError as error:
-        print(f"error: {error}", file=out)
-        return EXIT_BAD_INPUT
-    except ImportError:
-        print(
-            "error: boto3 is not installed; install regionflow with its ops extra: pip install 'regionflow[ops]'",
-            file=out,
-        )
-        return EXIT_FAILED
-    except Exception as error:  # noqa: BLE001 - AWS errors (credentials, permissions) become one line
-        print(f"error: AWS refused the target bootstrap: {_one_line(error)}", file=out)
-        return EXIT_FAILED
-    print_target_result(result, out)
-    return EXIT_OK if result.ok else EXIT_FAILED
+
+    return _run_and_report(bootstrap_target, TargetInputError, "target bootstrap", print_target_result, out)
