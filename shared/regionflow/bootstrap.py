@@ -365,32 +365,19 @@ class Bootstrapper:
                 f"--role-name {name} --policy-document '{expected}'`"
             )
             break  # one line per role: the fix replaces the whole trust policy
-        boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
-        if boundary != result.boundary_arn:
-            what = "has no permissions boundary" if boundary is None else f"has the permissions boundary {boundary}"
-            result.problems.append(
-                f"{label}: {what}; attach regionflow's: `aws iam put-role-permissions-boundary --role-name {name} "
-                f"--permissions-boundary {result.boundary_arn}`"
-            )
+        boundary_problem = bootstrap_iam.boundary_problem(label, name, role, result.boundary_arn)
+        if boundary_problem is not None:
+            result.problems.append(boundary_problem)
         if role.get("MaxSessionDuration") != bootstrap_iam.PREVIEW_MAX_SESSION_SECONDS:
             result.problems.append(
                 f"{label}: its maximum session is {role.get('MaxSessionDuration')} s; expected "
                 f"{bootstrap_iam.PREVIEW_MAX_SESSION_SECONDS}: `aws iam update-role --role-name {name} "
                 f"--max-session-duration {bootstrap_iam.PREVIEW_MAX_SESSION_SECONDS}`"
             )
-        attached = [p["PolicyArn"] for p in self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]]
-        if attached:
-            result.problems.append(
-                f"{label}: has managed policies attached ({', '.join(sorted(attached))}); it must hold only its "
-                f"read-only inline policy: `aws iam detach-role-policy --role-name {name} --policy-arn <arn>`"
-            )
-        inline = self.iam.list_role_policies(RoleName=name)["PolicyNames"]
-        others = sorted(set(inline) - {bootstrap_iam.PREVIEW_POLICY_NAME})
-        if others:
-            result.problems.append(
-                f"{label}: has inline policies bootstrap does not grant ({', '.join(others)}): "
-                f"`aws iam delete-role-policy --role-name {name} --policy-name <name>`"
-            )
+        foreign, inline = bootstrap_iam.foreign_policy_problems(
+            self.iam, label, name, bootstrap_iam.PREVIEW_POLICY_NAME, "its read-only inline policy"
+        )
+        result.problems.extend(foreign)
         if bootstrap_iam.PREVIEW_POLICY_NAME not in inline:
             plan.put_policy = True
         elif state_key is None or secrets_key is None:

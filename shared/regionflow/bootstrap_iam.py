@@ -211,6 +211,43 @@ def preview_policy_document(
 _LIST_ELEMENTS = ("Action", "NotAction", "Resource", "NotResource")
 
 
+def boundary_problem(label: str, role_name: str, role: dict[str, Any], boundary_arn: str) -> str | None:
+    """The line to report when an existing role (``iam.get_role``'s Role) lacks regionflow's boundary."""
+    boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+    if boundary == boundary_arn:
+        return None
+    what = "has no permissions boundary" if boundary is None else f"has the permissions boundary {boundary}"
+    return (
+        f"{label}: {what}; attach regionflow's: `aws iam put-role-permissions-boundary --role-name {role_name} "
+        f"--permissions-boundary {boundary_arn}`"
+    )
+
+
+def foreign_policy_problems(
+    iam_client: Any, label: str, role_name: str, own_policy: str, holds: str
+) -> tuple[list[str], list[str]]:
+    """What an existing role holds besides its own inline policy, as lines to report; and its inline policy names.
+
+    Bootstrap never detaches or deletes them itself: each line says the command. ``holds`` says what the
+    role must hold only ("its read-only inline policy").
+    """
+    problems: list[str] = []
+    attached = [p["PolicyArn"] for p in iam_client.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]]
+    if attached:
+        problems.append(
+            f"{label}: has managed policies attached ({', '.join(sorted(attached))}); it must hold only {holds}: "
+            f"`aws iam detach-role-policy --role-name {role_name} --policy-arn <arn>`"
+        )
+    inline = iam_client.list_role_policies(RoleName=role_name)["PolicyNames"]
+    others = sorted(set(inline) - {own_policy})
+    if others:
+        problems.append(
+            f"{label}: has inline policies bootstrap does not grant ({', '.join(others)}): "
+            f"`aws iam delete-role-policy --role-name {role_name} --policy-name <name>`"
+        )
+    return problems, inline
+
+
 def parse_document(document: str | dict[str, Any]) -> dict[str, Any]:
     """A policy document as IAM or boto3 returns it: a dict (botocore decodes them), JSON, or URL-encoded JSON."""
     if isinstance(document, dict):

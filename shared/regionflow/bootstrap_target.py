@@ -316,28 +316,13 @@ class TargetBootstrapper:
                 f"{label}: its trust policy differs from the pipeline account's exact roles; replace it: "
                 f"`aws iam update-assume-role-policy --role-name {spec.name} --policy-document '{spec.trust}'`"
             )
-        boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
-        if boundary != result.boundary_arn:
-            what = "has no permissions boundary" if boundary is None else f"has the permissions boundary {boundary}"
-            result.problems.append(
-                f"{label}: {what}; attach regionflow's: `aws iam put-role-permissions-boundary --role-name "
-                f"{spec.name} --permissions-boundary {result.boundary_arn}`"
-            )
-        attached = [
-            p["PolicyArn"] for p in self.iam.list_attached_role_policies(RoleName=spec.name)["AttachedPolicies"]
-        ]
-        if attached:
-            result.problems.append(
-                f"{label}: has managed policies attached ({', '.join(sorted(attached))}); it must hold only its inline "
-                f"policy {spec.policy_name}: `aws iam detach-role-policy --role-name {spec.name} --policy-arn <arn>`"
-            )
-        inline = self.iam.list_role_policies(RoleName=spec.name)["PolicyNames"]
-        others = sorted(set(inline) - {spec.policy_name})
-        if others:
-            result.problems.append(
-                f"{label}: has inline policies bootstrap does not grant ({', '.join(others)}): "
-                f"`aws iam delete-role-policy --role-name {spec.name} --policy-name <name>`"
-            )
+        boundary_problem = bootstrap_iam.boundary_problem(label, spec.name, role, result.boundary_arn)
+        if boundary_problem is not None:
+            result.problems.append(boundary_problem)
+        foreign, inline = bootstrap_iam.foreign_policy_problems(
+            self.iam, label, spec.name, spec.policy_name, f"its inline policy {spec.policy_name}"
+        )
+        result.problems.extend(foreign)
         if spec.policy_name not in inline:
             result.problems.append(
                 f"{label}: lacks its inline policy {spec.policy_name}; delete the role (`aws iam delete-role "

@@ -140,6 +140,34 @@ def test_a_misconfigured_role_is_reported_and_never_changed(aws: pytest.MonkeyPa
     assert trust_of("rflow-prod-usw2-pipeline-deploy")["Statement"][0].get("Condition") is None
 
 
+def test_a_role_with_a_foreign_inline_policy_or_without_the_boundary_is_reported(aws: pytest.MonkeyPatch) -> None:
+    as_account(aws, TARGET)
+    assert run(TARGET_ARGS)[0] == 0
+    iam().put_role_policy(
+        RoleName="rflow-prod-pipeline-read",
+        PolicyName="added-by-hand",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+        ),
+    )
+    iam().delete_role_permissions_boundary(RoleName="rflow-prod-usw2-pipeline-deploy")
+    code, output = run(TARGET_ARGS)
+    assert code == 1, output
+    problems = [line for line in output.splitlines() if line.startswith("problem:")]
+    assert any(
+        "rflow-prod-pipeline-read: has inline policies bootstrap does not grant (added-by-hand)" in line
+        and "delete-role-policy --role-name rflow-prod-pipeline-read" in line
+        for line in problems
+    ), output
+    assert any(
+        "rflow-prod-usw2-pipeline-deploy: has no permissions boundary; attach regionflow's" in line
+        and "put-role-permissions-boundary --role-name rflow-prod-usw2-pipeline-deploy" in line
+        for line in problems
+    ), output
+    # Reported, not repaired.
+    assert "added-by-hand" in iam().list_role_policies(RoleName="rflow-prod-pipeline-read")["PolicyNames"]
+
+
 def test_a_missing_role_is_created_next_to_correct_ones(aws: pytest.MonkeyPatch) -> None:
     as_account(aws, TARGET)
     assert run(TARGET_ARGS)[0] == 0
