@@ -91,7 +91,7 @@ class _ServicePackageLoader(importlib.abc.Loader):
         _SUBMODULES[module.__name__] = set(modules)
         module.__class__ = _LazyServicePackage
         code = compile(_STAR_IMPORT.sub("", source), str(self.init_file), "exec")
-        exec(code, vars(module))  # noqa: S102 - the package's own __init__, less its star imports
+        exec(code, vars(module))  # noqa: S102  # nosec B102 - the installed package's own __init__, less its star imports
 
 
 # Per lazily loaded package: which module exports each name, and its modules (kept out of the module's

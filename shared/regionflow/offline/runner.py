@@ -19,7 +19,7 @@ import gc
 import inspect
 import logging
 import os
-import pickle
+import pickle  # nosec B403 - only between this run's own processes (see _Workers)
 import runpy
 import shutil
 import signal
@@ -288,7 +288,7 @@ def run_stack(
 
 _MESSAGE = struct.Struct("<I?")  # (index into the targets, whether a result was written); < PIPE_BUF: atomic
 # mkdtemp makes a private (0700) directory with a random name in it, so a shared tmpfs is safe.
-_SHARED_MEMORY = Path("/dev/shm")  # noqa: S108
+_SHARED_MEMORY = Path("/dev/shm")  # noqa: S108  # nosec B108 - a private mkdtemp directory inside it
 _LOOK_INTERVAL = 0.001
 # Each worker is a fork that shares most pages with this process but holds its own stack's objects
 # (tens of MB): on a many-core machine, more than this many would cost memory for little time.
@@ -407,7 +407,7 @@ class _Board:
                 name = self.names[int(number)]
                 if name not in self.known:
                     # Written by this run's own processes into a directory only they can read (mkdtemp: 0700).
-                    found[name] = pickle.loads((self.directory / entry).read_bytes())  # noqa: S301
+                    found[name] = pickle.loads((self.directory / entry).read_bytes())  # noqa: S301  # nosec B301
         if not found:
             time.sleep(_LOOK_INTERVAL)
         return found
@@ -546,7 +546,7 @@ class _Workers:
         if not reported[index]:
             return None
         path = self.directory / f"result-{index}.pickle"
-        result: StackResult = pickle.loads(path.read_bytes())  # noqa: S301 - our worker wrote it (see _Board._look)
+        result: StackResult = pickle.loads(path.read_bytes())  # noqa: S301  # nosec B301 - our worker wrote it (see _Board._look)
         path.unlink()
         return result
 
