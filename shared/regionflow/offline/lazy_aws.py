@@ -151,8 +151,3 @@ def install() -> None:
     """Service packages imported from now on load lazily (those already imported stay as they are)."""
     if _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
-
-
-def uninstall() -> None:
-    if _FINDER in sys.meta_path:
-        sys.meta_path.remove(_FINDER)
